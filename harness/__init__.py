@@ -1,0 +1,1 @@
+"""Sweep orchestration, trials, data, training, methods, tracking, gate and release."""

@@ -1,0 +1,1 @@
+"""Leaderboards, plots and reports built from trial records only (never imports training code)."""
