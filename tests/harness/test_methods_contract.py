@@ -1,0 +1,130 @@
+"""The contract every fine-tuning method meets, as a table (peft tests/test_custom_models.py style).
+
+For each method on the tiny Llama: a few training steps lower the loss; only what the method should train changes
+(base weights bit-identical for PEFT methods, only biases for bitfit, only the last N layers for freeze);
+save -> load gives identical logits; merging (where the method allows it) keeps logits within 1e-4; and the model
+`prepare_for_generation` returns can generate.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from harness.methods import (  # noqa: E402
+    METHODS,
+    apply_method,
+    build_optimizer,
+    load_trained,
+    method_config_from_dict,
+    prepare_for_generation,
+)
+from tests.harness.test_methods_models import tiny_model  # noqa: E402
+
+# (test id, method dict, arch, learning rate, which base parameters may change: regex on the base model's names)
+# PEFT methods leave every base parameter bit-identical (pattern None).
+TEST_CASES = [
+    ("full", {"name": "full"}, "llama", 1e-2, r".*"),
+    ("lora-qv", {"name": "lora", "r": 4}, "llama", 1e-2, None),
+    ("lora-all-linear-dropout", {"name": "lora", "r": 4, "target_modules": "all-linear", "lora_dropout": 0.1},
+     "llama", 1e-2, None),
+    ("lora-gpt2-conv1d", {"name": "lora", "r": 4, "target_modules": "qkvo"}, "gpt2", 1e-2, None),
+    ("dora", {"name": "dora", "r": 4, "use_dora": True, "target_modules": "qkvo"}, "llama", 1e-2, None),
+    ("rslora", {"name": "rslora", "r": 4, "use_rslora": True}, "llama", 1e-2, None),
+    ("loraplus", {"name": "loraplus", "r": 4, "loraplus_lr_ratio": 16.0}, "llama", 2e-3, None),
+]  # fmt: skip
+
+STEPS = 8
+# Adapter parameters peft adds (never present in the base model).
+_ADAPTER = re.compile(r"lora_|ia3_|prompt_encoder|prompt_embeddings|ranknum")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def _batch(vocab: int = 64) -> dict:
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, vocab, (4, 12), generator=g)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+
+
+def _train(applied, cfg, lr: float) -> list[float]:
+    model = applied.model
+    model.train()
+    opt = build_optimizer(model, cfg, learning_rate=lr) or torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=lr
+    )
+    batch, losses = _batch(), []
+    for step in range(STEPS):
+        loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        if applied.on_optimizer_step is not None:
+            applied.on_optimizer_step(step)
+        opt.zero_grad()
+        losses.append(loss.item())
+    return losses
+
+
+def _logits(model) -> torch.Tensor:
+    model.eval()
+    batch = _batch()
+    with torch.no_grad():
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
+def _base_params(model) -> dict[str, torch.Tensor]:
+    """The base model's parameters under their original names (peft's ".base_layer" stripped, adapters dropped)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return {
+        name.replace(".base_layer", ""): p.detach().clone()
+        for name, p in base.named_parameters(remove_duplicate=False)
+        if not _ADAPTER.search(name)
+    }
+
+
+@pytest.mark.parametrize(("case", "method", "arch", "lr", "may_change"), TEST_CASES, ids=[c[0] for c in TEST_CASES])
+def test_method_contract(case, method, arch, lr, may_change, tmp_path):
+    cfg = method_config_from_dict(method)
+    spec = METHODS[cfg.name]
+    model = tiny_model(arch)
+    pristine = _base_params(model)
+    applied = apply_method(model, cfg, total_steps=STEPS)
+    assert 0 < applied.trainable_params <= applied.total_params
+
+    # 1. training lowers the loss
+    losses = _train(applied, cfg, lr)
+    assert losses[-1] < losses[0], losses
+
+    # 2. only what the method trains has changed
+    after = _base_params(applied.model)
+    assert set(after) == set(pristine)
+    changed = {n for n in pristine if not torch.equal(pristine[n], after[n])}
+    if may_change is None:
+        assert not changed, f"base weights changed: {sorted(changed)[:5]}"
+        trainable = [n for n, p in applied.model.named_parameters() if p.requires_grad]
+        assert trainable and all(_ADAPTER.search(n) for n in trainable), trainable
+    else:
+        assert changed, "no parameter changed"
+        assert all(re.fullmatch(may_change, n) for n in changed), sorted(changed)
+
+    # 3. save -> load round trip gives identical logits
+    reference = _logits(applied.model)
+    applied.model.save_pretrained(tmp_path / "saved")
+    loaded = load_trained(tiny_model(arch), cfg, str(tmp_path / "saved"))
+    torch.testing.assert_close(_logits(loaded), reference, rtol=0, atol=1e-6)
+
+    # 4. merge (where allowed) keeps logits within 1e-4; the generation model generates
+    gen_model = prepare_for_generation(applied.model, cfg)
+    if spec.mergeable:
+        assert not hasattr(gen_model, "peft_config"), "mergeable method left a peft wrapper"
+        torch.testing.assert_close(_logits(gen_model), reference, rtol=0, atol=1e-4)
+    prompt = _batch()["input_ids"][:1, :5]
+    out = gen_model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=3,
+                             do_sample=False, pad_token_id=0)  # fmt: skip
+    assert out.shape[-1] == 8
