@@ -1,0 +1,109 @@
+"""Batch collators for the HF Trainer: right padding, or padding-free packing.
+
+With ``packing=True`` the batch's examples are concatenated into one row with
+``position_ids`` restarting at 0 for every example and no attention mask
+(transformers' ``DataCollatorWithFlattening``). Llama-style models in transformers 5
+detect the restarts in ``position_ids`` and build a block-diagonal causal mask
+(``masking_utils.find_packed_sequence_indices``; FlashAttention uses ``cu_seq_lens``),
+so neither attention nor positions leak across example boundaries. The first label of
+every example is -100, so no example is trained to predict the next one's first token.
+
+Both collators count real and padded tokens, so the padding avoided is measured, not
+estimated: ``collator.stats``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.data.encode import IGNORE_INDEX
+
+__all__ = ["PaddingCollator", "PackingCollator", "make_collator", "padding_waste", "supports_packing"]
+
+
+@dataclass
+class PaddingCollator:
+    """Right-pads ``input_ids`` with the pad token, ``labels`` with -100; adds ``attention_mask``."""
+
+    pad_token_id: int
+    pad_to_multiple_of: int | None = None
+    stats: dict = field(default_factory=lambda: {"batches": 0, "tokens": 0, "padded_tokens": 0})
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        width = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            m = self.pad_to_multiple_of
+            width = (width + m - 1) // m * m
+        ids = torch.full((len(features), width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(features), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for row, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[row, :n] = torch.as_tensor(f["input_ids"], dtype=torch.long)
+            labels[row, :n] = torch.as_tensor(f["labels"], dtype=torch.long)
+            mask[row, :n] = 1
+        real = int(mask.sum())
+        self.stats["batches"] += 1
+        self.stats["tokens"] += real
+        self.stats["padded_tokens"] += ids.numel() - real
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+class PackingCollator:
+    """Padding-free batches: one row of concatenated examples with restarting ``position_ids``."""
+
+    def __init__(self, *, return_flash_attn_kwargs: bool = False):
+        from transformers import DataCollatorWithFlattening
+
+        self._flatten = DataCollatorWithFlattening(
+            return_position_ids=True, separator_id=IGNORE_INDEX, return_flash_attn_kwargs=return_flash_attn_kwargs
+        )
+        self.stats = {"batches": 0, "tokens": 0, "padded_tokens": 0, "padding_avoided": 0}
+
+    def __call__(self, features: list[dict]) -> dict:
+        lengths = [len(f["input_ids"]) for f in features]
+        self.stats["batches"] += 1
+        self.stats["tokens"] += sum(lengths)
+        self.stats["padding_avoided"] += max(lengths) * len(lengths) - sum(lengths)
+        features = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features]
+        return self._flatten(features, return_tensors="pt")
+
+
+def make_collator(tokenizer, *, packing: bool = False, pad_to_multiple_of: int | None = None):
+    """The collator for ``data.packing``; right padding uses the tokenizer's pad token (EOS if none)."""
+    if packing:
+        return PackingCollator()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return PaddingCollator(pad_token_id=pad, pad_to_multiple_of=pad_to_multiple_of)
+
+
+def supports_packing(model) -> bool:
+    """True when the model builds its attention mask from packed ``position_ids``.
+
+    transformers 5 does this for every attention implementation registered with its
+    mask functions (eager, sdpa, flex, flash); custom kernels outside that registry get
+    no mask and would attend across examples.
+    """
+    try:
+        from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+    except ImportError:
+        return False
+    impl = getattr(model.config, "_attn_implementation", None)
+    return impl in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping or (impl or "").startswith("flash_attention")
+
+
+def padding_waste(lengths: list[int], batch_size: int) -> dict:
+    """Padding a right-padded loader would add over ``lengths`` taken in order, ``batch_size`` at a time."""
+    total = sum(lengths)
+    padded = 0
+    for i in range(0, len(lengths), batch_size):
+        chunk = lengths[i: i + batch_size]
+        padded += max(chunk) * len(chunk) - sum(chunk)
+    return {
+        "batch_size": batch_size,
+        "tokens": total,
+        "padding_tokens": padded,
+        "padding_fraction": round(padded / (total + padded), 4) if total else 0.0,
+    }

