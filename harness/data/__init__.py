@@ -12,7 +12,7 @@ in no torch, transformers, datasets or datasketch: those load inside the functio
 from harness.data.collate import make_collator, padding_waste, supports_packing
 from harness.data.config import DataConfig, HygieneConfig, SourceConfig
 from harness.data.prepare import PreparedData, clean_sources, prepare_data
-from harness.data.templates import format_prompt
+from harness.data.templates import format_prompt, prompt_ids
 
 __all__ = [
     "DataConfig",
@@ -25,4 +25,5 @@ __all__ = [
     "padding_waste",
     "supports_packing",
     "format_prompt",
+    "prompt_ids",
 ]

@@ -116,6 +116,9 @@ class HygieneConfig:
     decontam_threshold: float = 0.5  # share of a benchmark part's n-grams found in one record
     decontam_min_ngrams: int = 1  # parts with fewer distinctive n-grams (too short to tell apart) are not checked
     examples_per_reason: int = 3  # examples kept in the report for each drop reason
+    # Benchmarks to decontaminate against besides the trial's own evaluation benchmarks
+    # (real code data should always be checked against HumanEval and MBPP).
+    extra_benchmarks: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], prefix: str = "data.hygiene") -> HygieneConfig:
@@ -135,6 +138,16 @@ class HygieneConfig:
                     raise ConfigError(f"{prefix}.{key}", d[key], "expected a value in (0, 1]")
         if "parse_code" in d:
             _choice(f"{prefix}.parse_code", d["parse_code"], PARSE_CODE)
+        extra = d.get("extra_benchmarks")
+        if extra is not None:
+            if isinstance(extra, str) or not all(isinstance(b, str) for b in extra):
+                raise ConfigError(f"{prefix}.extra_benchmarks", extra, "expected a list of benchmark names")
+            from evaluators.benchmarks import BENCHMARKS
+
+            bad = [b for b in extra if b not in BENCHMARKS]
+            if bad:
+                raise ConfigError(f"{prefix}.extra_benchmarks", bad[0], f"expected benchmarks from {', '.join(sorted(BENCHMARKS))}")
+            d = {**d, "extra_benchmarks": tuple(extra)}
         return cls(**d)
 
 

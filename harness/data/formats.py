@@ -111,7 +111,7 @@ def to_example(rec: object, fmt: str, *, source: str, ref: str) -> Example:
             messages = messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant") + 1]
     else:
         raise ConfigError("data.format", fmt, f"expected one of {', '.join(FORMATS)}")
-    return Example(messages=messages, source=source, ref=ref)
+    return Example(messages=messages, source=source, ref=ref, meta={"raw": rec})
 
 
 def source_kind(path: str) -> str:

@@ -103,7 +103,8 @@ def clean(
         kept = survivors
         timings["exact_dedup"] = time.perf_counter() - t
 
-    views = [_record_view(ex) for ex in kept] if (cfg.near_dedup or (cfg.decontaminate and benchmarks)) else None
+    checks_benchmarks = cfg.decontaminate and (benchmarks or cfg.extra_benchmarks)
+    views = [_record_view(ex) for ex in kept] if (cfg.near_dedup or checks_benchmarks) else None
 
     # 3. Near duplicates (MinHash LSH over normalised shingles).
     if cfg.near_dedup:
@@ -122,6 +123,7 @@ def clean(
 
     # 4. Decontamination against every evaluation benchmark.
     decontam_summary = None
+    benchmarks = list(dict.fromkeys([*benchmarks, *cfg.extra_benchmarks]))
     if cfg.decontaminate and benchmarks:
         t = time.perf_counter()
         index = Decontaminator(benchmark_parts(benchmarks), n=cfg.decontam_ngram,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from harness.data.config import TEMPLATES
 from harness.errors import ConfigError, DataError
 
-__all__ = ["Segment", "render", "format_prompt", "ALPACA_PREAMBLE"]
+__all__ = ["Segment", "render", "format_prompt", "prompt_ids", "ALPACA_PREAMBLE"]
 
 Segment = tuple[str, bool]  # (text, is_answer)
 
@@ -100,3 +100,10 @@ def format_prompt(prompt: str, template: str, *, tokenizer=None, system: str | N
     segments = render([{"role": "user", "content": prompt}, {"role": "assistant", "content": ""}], template,
                       tokenizer=tokenizer, system=system)
     return segments[0][0]
+
+
+def prompt_ids(prompt: str, template: str, *, tokenizer, system: str | None = None) -> list[int]:
+    """The prompt's token ids exactly as in training: BOS only where the tokenizer adds one by
+    default and the template is not the tokenizer's own chat template (which writes its own)."""
+    text = format_prompt(prompt, template, tokenizer=tokenizer, system=system)
+    return tokenizer(text, add_special_tokens=template != "tokenizer")["input_ids"]
