@@ -8,6 +8,11 @@ detect the restarts in ``position_ids`` and build a block-diagonal causal mask
 so neither attention nor positions leak across example boundaries. The first label of
 every example is -100, so no example is trained to predict the next one's first token.
 
+Caveat, checked in transformers 5.2x: the packed-sequence detection is skipped whenever a
+KV cache exists, and Llama creates one whenever ``use_cache`` is true, also in training.
+The packing collator therefore puts ``use_cache=False`` into every batch (the model
+receives it as a keyword argument); without it examples attend to each other.
+
 Both collators count real and padded tokens, so the padding avoided is measured, not
 estimated: ``collator.stats``.
 """
@@ -68,7 +73,9 @@ class PackingCollator:
         self.stats["tokens"] += sum(lengths)
         self.stats["padding_avoided"] += max(lengths) * len(lengths) - sum(lengths)
         features = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features]
-        return self._flatten(features, return_tensors="pt")
+        batch = self._flatten(features, return_tensors="pt")
+        batch["use_cache"] = False  # see the module docstring: a cache disables the packed mask
+        return batch
 
 
 def make_collator(tokenizer, *, packing: bool = False, pad_to_multiple_of: int | None = None):
