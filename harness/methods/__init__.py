@@ -19,7 +19,7 @@ import dataclasses
 from typing import Any, Mapping
 
 from harness.errors import ConfigError
-from harness.methods import full, lora
+from harness.methods import adalora, bitfit, freeze, full, ia3, lora, prompt_learning, qlora
 from harness.methods._base import AppliedMethod, Method, MethodConfig, MethodUnavailable
 from harness.methods.targets import PRESETS, resolve_target_modules
 
@@ -54,6 +54,23 @@ METHODS: dict[str, Method] = {
                summary="rsLoRA: LoRA scaled by alpha/sqrt(r)", optimizer=lora.optimizer),
         Method("loraplus", lora.LoraMethodConfig, lora.apply, mergeable=True, saves_adapter=True,
                summary="LoRA+: B learns loraplus_lr_ratio times faster than A", optimizer=lora.optimizer),
+        Method("qlora", qlora.QloraConfig, qlora.apply, mergeable=False, saves_adapter=True,
+               summary="QLoRA: LoRA on a 4-bit (NF4) base, paged 8-bit AdamW", load_kwargs=qlora.load_kwargs,
+               optimizer=qlora.optimizer, load=qlora.load),
+        Method("adalora", adalora.AdaloraMethodConfig, adalora.apply, mergeable=True, saves_adapter=True,
+               summary="AdaLoRA: SVD-shaped LoRA pruned from init_r to target_r during training"),
+        Method("ia3", ia3.Ia3MethodConfig, ia3.apply, mergeable=True, saves_adapter=True,
+               summary="IA3: learned rescaling vectors on keys, values and the MLP"),
+        Method("prefix", prompt_learning.PrefixConfig, prompt_learning.apply, mergeable=False, saves_adapter=True,
+               summary="prefix tuning / P-Tuning v2: trained key/value prefixes in every layer"),
+        Method("prompt", prompt_learning.PromptConfig, prompt_learning.apply, mergeable=False, saves_adapter=True,
+               summary="prompt tuning: trained soft-prompt embeddings"),
+        Method("ptuning", prompt_learning.PtuningConfig, prompt_learning.apply, mergeable=False, saves_adapter=True,
+               summary="P-tuning: soft prompt produced by a small MLP/LSTM encoder"),
+        Method("bitfit", bitfit.BitfitConfig, bitfit.apply, mergeable=True, saves_adapter=False,
+               summary="BitFit: only the bias terms train"),
+        Method("freeze", freeze.FreezeConfig, freeze.apply, mergeable=True, saves_adapter=False,
+               summary="freeze tuning: only the last N decoder layers train"),
     )
 }  # fmt: skip
 
@@ -121,7 +138,10 @@ def prepare_for_generation(model: Any, cfg: MethodConfig) -> Any:
 
 def load_trained(base_model: Any, cfg: MethodConfig, path: str) -> Any:
     """Load what `applied.model.save_pretrained(path)` wrote: the adapter onto `base_model`, or the full weights."""
-    if METHODS[cfg.name].saves_adapter:
+    spec = METHODS[cfg.name]
+    if spec.load is not None:
+        return spec.load(base_model, path)
+    if spec.saves_adapter:
         from peft import PeftModel
 
         return PeftModel.from_pretrained(base_model, path)

@@ -78,7 +78,8 @@ class Method:
     `apply(model, cfg, *, total_steps)` returns an AppliedMethod. `load_kwargs(cfg, device)` returns extra
     `from_pretrained` kwargs (or raises MethodUnavailable). `optimizer(model, cfg, *, learning_rate,
     weight_decay)` returns a torch optimizer, or None for the trainer's default AdamW.
-    `saves_adapter`: save_pretrained writes a peft adapter (else full model weights).
+    `saves_adapter`: save_pretrained writes a peft adapter (else full model weights). `load(base_model, path)`
+    replaces the default loading of a saved result when the method must prepare the base first.
     """
 
     name: str
@@ -89,6 +90,7 @@ class Method:
     summary: str
     load_kwargs: Callable[..., dict[str, Any]] | None = None
     optimizer: Callable[..., Any] | None = None
+    load: Callable[..., Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- value checks

@@ -22,7 +22,7 @@ from harness.methods._base import (
     count_parameters,
     jsonable,
 )
-from harness.methods.targets import PRESETS, matching_modules, resolve_target_modules
+from harness.methods.targets import check_target_spec, matching_modules, resolve_target_modules
 
 __all__ = ["LoraMethodConfig", "apply", "build_lora", "lora_closed_form", "optimizer"]
 
@@ -64,7 +64,7 @@ class LoraMethodConfig(MethodConfig):
             check_positive_float("lora_alpha", self.lora_alpha)
         check_positive_float("alpha_ratio", self.alpha_ratio)
         check_fraction("lora_dropout", self.lora_dropout)
-        _check_target_modules(self.target_modules)
+        check_target_spec(self.target_modules)
         if not isinstance(self.target_modules, str):
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
         check_choice("init_lora_weights", self.init_lora_weights, _INITS)
@@ -81,21 +81,6 @@ class LoraMethodConfig(MethodConfig):
     @property
     def alpha(self) -> float:
         return float(self.lora_alpha) if self.lora_alpha is not None else self.alpha_ratio * self.r
-
-
-def _check_target_modules(value: object) -> None:
-    if isinstance(value, str):
-        if value not in PRESETS:
-            raise ConfigError(
-                "method.target_modules", value, f"must be a preset ({', '.join(PRESETS)}) or a list of module names"
-            )
-        return
-    if (
-        not isinstance(value, (list, tuple))
-        or not value
-        or not all(isinstance(v, str) and v for v in value)
-    ):
-        raise ConfigError("method.target_modules", value, "must be a preset name or a non-empty list of module names")
 
 
 def build_lora(model: Any, cfg: LoraMethodConfig) -> tuple[Any, dict[str, Any]]:

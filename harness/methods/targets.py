@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from harness.errors import ConfigError
 
-__all__ = ["PRESETS", "linear_modules", "matching_modules", "resolve_target_modules"]
+__all__ = ["PRESETS", "check_target_spec", "linear_modules", "matching_modules", "resolve_target_modules"]
 
 # Role -> module names that play it. "attn.c_proj" / "mlp.c_proj": GPT-2 uses one leaf name for both projections.
 _ROLES: dict[str, tuple[str, ...]] = {
@@ -36,6 +36,16 @@ PRESETS: dict[str, tuple[str, ...] | None] = {
     "mlp": ("mlp",),
     "all-linear": None,
 }
+
+
+def check_target_spec(value: object, *, key: str = "method.target_modules") -> None:
+    """Config-time check (no model yet): a known preset, or a non-empty list of non-empty names."""
+    if isinstance(value, str):
+        if value not in PRESETS:
+            raise ConfigError(key, value, f"must be a preset ({', '.join(PRESETS)}) or a list of module names")
+        return
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, value, "must be a preset name or a non-empty list of module names")
 
 
 def linear_modules(model: Any) -> dict[str, Any]:
@@ -62,7 +72,7 @@ def matching_modules(model: Any, patterns: Sequence[str]) -> dict[str, Any]:
 
 def resolve_target_modules(model: Any, spec: str | Sequence[str], *, key: str = "method.target_modules") -> tuple[str, ...]:
     """Preset name or explicit names -> the module-name patterns that exist in `model`, in a stable order."""
-    names = sorted(linear_modules(model))
+    names = list(linear_modules(model))  # model order, so the error lists layers as a reader expects
     available = _leaf_summary(names)
     if isinstance(spec, str):
         if spec not in PRESETS:

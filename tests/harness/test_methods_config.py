@@ -62,6 +62,21 @@ BAD_INPUTS = [
     ({"name": "loraplus"}, "method.loraplus_lr_ratio", "needs a loraplus_lr_ratio"),
     ({"name": "loraplus", "loraplus_lr_ratio": 0.5}, "method.loraplus_lr_ratio", ">= 1"),
     ({"name": "full", "default_learning_rate": 0}, "method.default_learning_rate", "positive"),
+    ({"name": "prompt", "num_virtual_tokens": 0}, "method.num_virtual_tokens", "positive integer"),
+    ({"name": "prefix", "num_virtual_tokens": 0}, "method.num_virtual_tokens", "positive integer"),
+    ({"name": "ptuning", "num_virtual_tokens": -2}, "method.num_virtual_tokens", "positive integer"),
+    ({"name": "ptuning", "encoder_reparameterization_type": "gru"}, "method.encoder_reparameterization_type", "mlp, lstm"),
+    ({"name": "qlora", "r": 0}, "method.r", "positive integer"),
+    ({"name": "qlora", "load_in_4bit": False}, "method.load_in_4bit", "use method=lora"),
+    ({"name": "qlora", "bnb_4bit_quant_type": "int4"}, "method.bnb_4bit_quant_type", "nf4, fp4"),
+    ({"name": "qlora", "bnb_4bit_compute_dtype": "float8"}, "method.bnb_4bit_compute_dtype", "bfloat16"),
+    ({"name": "qlora", "optim": "sgd"}, "method.optim", "paged_adamw_8bit"),
+    ({"name": "adalora", "init_r": 4, "target_r": 8}, "method.target_r", "<= init_r"),
+    ({"name": "adalora", "lora_dropout": 1.5}, "method.lora_dropout", "[0, 1)"),
+    ({"name": "adalora", "r": 8}, "method.r", "not a knob of method=adalora"),
+    ({"name": "ia3", "target_modules": "everything"}, "method.target_modules", "preset"),
+    ({"name": "freeze", "num_trainable_layers": 0}, "method.num_trainable_layers", "positive integer"),
+    ({"name": "bitfit", "include_norm_weights": "yes"}, "method.include_norm_weights", "true or false"),
 ]  # fmt: skip
 
 

@@ -16,10 +16,12 @@ torch = pytest.importorskip("torch")
 
 from harness.methods import (  # noqa: E402
     METHODS,
+    MethodUnavailable,
     apply_method,
     build_optimizer,
     load_trained,
     method_config_from_dict,
+    model_load_kwargs,
     prepare_for_generation,
 )
 from tests.harness.test_methods_models import tiny_model  # noqa: E402
@@ -35,6 +37,23 @@ TEST_CASES = [
     ("dora", {"name": "dora", "r": 4, "use_dora": True, "target_modules": "qkvo"}, "llama", 1e-2, None),
     ("rslora", {"name": "rslora", "r": 4, "use_rslora": True}, "llama", 1e-2, None),
     ("loraplus", {"name": "loraplus", "r": 4, "loraplus_lr_ratio": 16.0}, "llama", 2e-3, None),
+    ("qlora-nf4-double-quant", {"name": "qlora", "r": 4, "target_modules": "all-linear"}, "llama64", 1e-2, None),
+    ("adalora", {"name": "adalora", "init_r": 6, "target_r": 2, "tinit": 2, "tfinal": 2}, "llama", 1e-2, None),
+    ("ia3", {"name": "ia3"}, "llama", 5e-2, None),
+    ("ia3-gpt2-preset", {"name": "ia3", "target_modules": "qkvo"}, "gpt2", 5e-2, None),
+    ("prefix-ptuning-v2", {"name": "prefix", "num_virtual_tokens": 4}, "llama", 3e-2, None),
+    ("prefix-projection", {"name": "prefix", "num_virtual_tokens": 4, "prefix_projection": True,
+                           "encoder_hidden_size": 16}, "llama", 1e-2, None),
+    ("prompt", {"name": "prompt", "num_virtual_tokens": 4}, "llama", 5e-2, None),
+    ("ptuning", {"name": "ptuning", "num_virtual_tokens": 4, "encoder_hidden_size": 16}, "llama", 1e-2, None),
+    ("ptuning-lstm", {"name": "ptuning", "num_virtual_tokens": 4, "encoder_hidden_size": 16,
+                      "encoder_reparameterization_type": "lstm"}, "llama", 1e-2, None),
+    ("bitfit-qwen2", {"name": "bitfit"}, "qwen2", 1e-2, r".*\.bias"),
+    ("bitfit-gpt2", {"name": "bitfit"}, "gpt2", 1e-2, r".*\.bias"),
+    ("bitfit-llama-norms", {"name": "bitfit", "include_norm_weights": True}, "llama", 1e-2, r".*norm\.weight"),
+    ("freeze-last-layer", {"name": "freeze", "num_trainable_layers": 1}, "llama", 1e-2, r"model\.layers\.1\..*"),
+    ("freeze-gpt2-plus-final-norm", {"name": "freeze", "num_trainable_layers": 1, "extra_modules": ["transformer.ln_f"]},
+     "gpt2", 1e-2, r"transformer\.(h\.1|ln_f)\..*"),
 ]  # fmt: skip
 
 STEPS = 8
@@ -71,6 +90,20 @@ def _train(applied, cfg, lr: float) -> list[float]:
     return losses
 
 
+def _load_base(arch: str, cfg, tmp_path):
+    """The tiny model, or for methods with load kwargs (qlora) the same weights reloaded through from_pretrained."""
+    if METHODS[cfg.name].load_kwargs is None:
+        return tiny_model(arch)
+    try:
+        kwargs = model_load_kwargs(cfg, device="cpu")
+    except MethodUnavailable as exc:
+        pytest.skip(str(exc))
+    path = tmp_path / "base"
+    if not path.exists():
+        tiny_model(arch).save_pretrained(path)
+    return type(tiny_model(arch)).from_pretrained(path, **kwargs)
+
+
 def _logits(model) -> torch.Tensor:
     model.eval()
     batch = _batch()
@@ -82,7 +115,7 @@ def _base_params(model) -> dict[str, torch.Tensor]:
     """The base model's parameters under their original names (peft's ".base_layer" stripped, adapters dropped)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return {
-        name.replace(".base_layer", ""): p.detach().clone()
+        name.replace(".base_layer", ""): p.detach().float().clone()  # float: kbit preparation upcasts norms
         for name, p in base.named_parameters(remove_duplicate=False)
         if not _ADAPTER.search(name)
     }
@@ -92,7 +125,7 @@ def _base_params(model) -> dict[str, torch.Tensor]:
 def test_method_contract(case, method, arch, lr, may_change, tmp_path):
     cfg = method_config_from_dict(method)
     spec = METHODS[cfg.name]
-    model = tiny_model(arch)
+    model = _load_base(arch, cfg, tmp_path)
     pristine = _base_params(model)
     applied = apply_method(model, cfg, total_steps=STEPS)
     assert 0 < applied.trainable_params <= applied.total_params
@@ -116,7 +149,7 @@ def test_method_contract(case, method, arch, lr, may_change, tmp_path):
     # 3. save -> load round trip gives identical logits
     reference = _logits(applied.model)
     applied.model.save_pretrained(tmp_path / "saved")
-    loaded = load_trained(tiny_model(arch), cfg, str(tmp_path / "saved"))
+    loaded = load_trained(_load_base(arch, cfg, tmp_path), cfg, str(tmp_path / "saved"))
     torch.testing.assert_close(_logits(loaded), reference, rtol=0, atol=1e-6)
 
     # 4. merge (where allowed) keeps logits within 1e-4; the generation model generates

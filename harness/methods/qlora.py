@@ -1,0 +1,152 @@
+"""QLoRA: LoRA adapters on a base model loaded in 4 bits by bitsandbytes (NF4, double quantization), trained with
+a paged 8-bit AdamW.
+
+Where it runs: CUDA, or a CPU when the installed bitsandbytes has a working CPU 4-bit backend. That is checked,
+not assumed: `load_kwargs` quantizes and dequantizes a small tensor with the configured settings before any model
+is loaded, and raises MethodUnavailable with the reason when that fails. (Checked here: bitsandbytes 0.50.2 on
+CPU loads, trains and saves NF4 QLoRA; paging is a CUDA unified-memory feature, so on CPU the paged optimizer
+keeps its state in ordinary memory.) The adapter is not merged for generation: merging into 4-bit weights would
+re-quantize them (lossy), so generation runs through the peft model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.methods._base import AppliedMethod, MethodUnavailable, check_bool, check_choice, count_parameters
+from harness.methods.lora import LoraMethodConfig, build_lora
+
+__all__ = ["QloraConfig", "apply", "load", "load_kwargs", "optimizer"]
+
+_OPTIMIZERS = ("paged_adamw_8bit", "paged_adamw_32bit", "adamw_8bit", "adamw_torch")
+_BNB_OPTIMIZERS = {"paged_adamw_8bit": "PagedAdamW8bit", "paged_adamw_32bit": "PagedAdamW32bit", "adamw_8bit": "AdamW8bit"}
+
+
+@dataclass(frozen=True)
+class QloraConfig(LoraMethodConfig):
+    """LoRA knobs plus bitsandbytes' 4-bit loading knobs (transformers.BitsAndBytesConfig) and the optimizer.
+
+    bnb_4bit_compute_dtype: dtype of the de-quantized matmuls (and of the unquantized parts of the model).
+    optim: paged_adamw_8bit (QLoRA paper), paged_adamw_32bit, adamw_8bit, or adamw_torch.
+    gradient_checkpointing: recompute activations in backward (what makes 7B+ fit; off for tiny models).
+    """
+
+    load_in_4bit: bool = True
+    bnb_4bit_quant_type: str = "nf4"
+    bnb_4bit_use_double_quant: bool = True
+    bnb_4bit_compute_dtype: str = "bfloat16"
+    optim: str = "paged_adamw_8bit"
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.load_in_4bit is not True:
+            raise ConfigError("method.load_in_4bit", self.load_in_4bit, "qlora loads the base in 4 bits (true); use method=lora for a full-precision base")
+        check_choice("bnb_4bit_quant_type", self.bnb_4bit_quant_type, ("nf4", "fp4"))
+        check_bool("bnb_4bit_use_double_quant", self.bnb_4bit_use_double_quant)
+        check_choice("bnb_4bit_compute_dtype", self.bnb_4bit_compute_dtype, ("bfloat16", "float16", "float32"))
+        check_choice("optim", self.optim, _OPTIMIZERS)
+        check_bool("gradient_checkpointing", self.gradient_checkpointing)
+
+
+def load_kwargs(cfg: QloraConfig, *, device: str) -> dict[str, Any]:
+    """`from_pretrained` kwargs that load the base in 4 bits on `device`, or MethodUnavailable saying why not."""
+    import torch
+
+    backend = _check_backend(cfg, device)
+    from transformers import BitsAndBytesConfig
+
+    compute_dtype = getattr(torch, cfg.bnb_4bit_compute_dtype)
+    quantization = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
+        bnb_4bit_use_double_quant=cfg.bnb_4bit_use_double_quant,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+    target = torch.cuda.current_device() if backend == "cuda" else "cpu"
+    return {"quantization_config": quantization, "dtype": compute_dtype, "device_map": {"": target}}
+
+
+def _check_backend(cfg: QloraConfig, device: str) -> str:
+    """'cuda' or 'cpu' when bitsandbytes 4-bit works there; MethodUnavailable (a user-facing reason) otherwise."""
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise MethodUnavailable(f"qlora needs CUDA: device={device!r} but torch sees no CUDA GPU on this machine")
+        backend = "cuda"
+    else:
+        backend = "cpu"
+    try:
+        import bitsandbytes as bnb
+        import bitsandbytes.functional as F
+    except ImportError as exc:
+        raise MethodUnavailable(
+            "qlora needs bitsandbytes for 4-bit loading, and it is not installed (pip install 'harness[gpu]'); "
+            "on a machine without CUDA it also needs a bitsandbytes release with a CPU 4-bit backend"
+        ) from exc
+    # Quantize and de-quantize a small tensor exactly as the model will be: proves the backend works here.
+    try:
+        x = torch.randn(64, 64, device=backend, dtype=getattr(torch, cfg.bnb_4bit_compute_dtype))
+        packed, state = F.quantize_4bit(x, quant_type=cfg.bnb_4bit_quant_type, compress_statistics=cfg.bnb_4bit_use_double_quant)
+        error = (F.dequantize_4bit(packed, state) - x).abs().mean().item()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no working 4-bit backend here"
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        raise MethodUnavailable(
+            f"qlora needs CUDA: bitsandbytes {bnb.__version__} has no working 4-bit backend on {backend} "
+            f"({reason}); run on a GPU machine (device=cuda)"
+        ) from exc
+    if not error < 0.5:  # NF4/FP4 of N(0, 1) values is off by ~0.1 on average; far more means a broken kernel
+        raise MethodUnavailable(f"qlora needs CUDA: bitsandbytes {bnb.__version__} 4-bit on {backend} is inaccurate (mean error {error:.3f})")
+    return backend
+
+
+def apply(model: Any, cfg: QloraConfig, *, total_steps: int | None = None) -> AppliedMethod:
+    """`model` must have been loaded with `load_kwargs(cfg)` (its target linears are bitsandbytes 4-bit layers)."""
+    from peft import prepare_model_for_kbit_training
+
+    if not getattr(model, "is_loaded_in_4bit", False):
+        raise ConfigError("method.name", "qlora", "the model was not loaded in 4 bits: load it with model_load_kwargs(cfg)")
+    # Freezes the base, casts norms to fp32 for stability, makes inputs require grad (for checkpointing).
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    peft_model, info = build_lora(model, cfg)
+    trainable, total = count_parameters(peft_model)
+    info["quantization"] = {
+        "quant_type": cfg.bnb_4bit_quant_type,
+        "double_quant": cfg.bnb_4bit_use_double_quant,
+        "compute_dtype": cfg.bnb_4bit_compute_dtype,
+        "device": str(next(peft_model.parameters()).device),
+    }
+    return AppliedMethod(peft_model, trainable, total, mergeable=False, info=info)
+
+
+def load(base_model: Any, path: str) -> Any:
+    """The saved adapter on a 4-bit base prepared as in training (norms in fp32), so logits match the trained model."""
+    from peft import PeftModel, prepare_model_for_kbit_training
+
+    return PeftModel.from_pretrained(prepare_model_for_kbit_training(base_model, use_gradient_checkpointing=False), path)
+
+
+def optimizer(model: Any, cfg: QloraConfig, *, learning_rate: float, weight_decay: float) -> Any:
+    """bitsandbytes' (paged) 8-bit AdamW over the adapter, with LoRA+ rates when loraplus_lr_ratio is set."""
+    if cfg.optim == "adamw_torch" and cfg.loraplus_lr_ratio is None:
+        return None
+    import torch
+
+    if cfg.optim == "adamw_torch":
+        optimizer_cls = torch.optim.AdamW
+    else:
+        import bitsandbytes as bnb
+
+        optimizer_cls = getattr(bnb.optim, _BNB_OPTIMIZERS[cfg.optim])
+    if cfg.loraplus_lr_ratio is not None:
+        from peft.optimizers import create_loraplus_optimizer
+
+        return create_loraplus_optimizer(
+            model, optimizer_cls, lr=learning_rate, loraplus_lr_ratio=cfg.loraplus_lr_ratio,
+            loraplus_weight_decay=weight_decay,
+        )  # fmt: skip
+    params = [p for p in model.parameters() if p.requires_grad]
+    return optimizer_cls(params, lr=learning_rate, weight_decay=weight_decay)
