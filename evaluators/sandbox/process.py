@@ -16,6 +16,7 @@ import os
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,29 @@ class _PipeChannel:
         self._stderr.close()
 
 
+def _world_readable(path: str) -> bool:
+    """Every directory on the way to ``path`` is world-searchable and ``path`` is world-readable."""
+    p = Path(path).resolve()
+    try:
+        if not p.stat().st_mode & stat.S_IROTH:
+            return False
+        return all(parent.stat().st_mode & stat.S_IXOTH for parent in p.parents)
+    except OSError:
+        return False
+
+
+def _pick_python(python: str | None, drop_root: bool) -> str:
+    """The interpreter for the worker: ours, unless children must drop to nobody and could not read
+    our stdlib (a Python under /root): then the system python3, if there is one that they can read."""
+    if python:
+        return python
+    if drop_root and os.getuid() == 0 and not _world_readable(os.path.dirname(os.__file__)):
+        system = shutil.which("python3", path="/usr/bin:/bin")
+        if system:
+            return system
+    return sys.executable
+
+
 class ProcessSandbox:
     """Run programs with the sandbox worker on this host (weaker isolation)."""
 
@@ -99,6 +123,7 @@ class ProcessSandbox:
         output_limit_mb: int = 4,
         isolate_net: bool = True,
         drop_root: bool = True,
+        python: str | None = None,
         **_: object,
     ) -> None:
         if workers < 1:
@@ -109,7 +134,8 @@ class ProcessSandbox:
         scratch = os.path.join(self._dir, "scratch")
         os.makedirs(scratch)
         os.chmod(scratch, 0o755)
-        argv = [sys.executable, "-I", "-S", str(WORKER_PATH), "--workers", str(workers),
+        self.python = _pick_python(python, drop_root)
+        argv = [self.python, "-I", "-S", str(WORKER_PATH), "--workers", str(workers),
                 "--memory-mb", str(memory_mb), "--file-limit-mb", str(file_limit_mb),
                 "--output-limit-mb", str(output_limit_mb), "--scratch", scratch]
         if isolate_net:
@@ -123,8 +149,10 @@ class ProcessSandbox:
         hello = self._driver.hello
         parts = ["process: WEAK isolation (no container; host filesystem visible)",
                  "network namespace" if hello.get("net_isolated") else "host network",
-                 "children run as nobody" if hello.get("drop_root") else f"children run as uid {hello.get('uid')}",
-                 "rlimits", "process-group kill"]
+                 "children run as nobody" if hello.get("drop_root") else
+                 f"children run as uid {hello.get('uid')}" + (f" ({hello['drop_root_skipped']})"
+                                                             if hello.get("drop_root_skipped") else ""),
+                 "rlimits", "process-group kill", f"python {hello.get('python')}"]
         self.isolation = ", ".join(parts)
 
     def run(self, programs: Sequence[Program], *, progress: bool = False) -> list[Verdict]:

@@ -437,7 +437,8 @@ class Worker:
         self.sel.register(0, selectors.EVENT_READ, ("stdin", None))
         self.emit({"ready": True, "pid": self.pid, "python": sys.version.split()[0],
                    "uid": os.getuid(), "net_isolated": self.cfg.net_isolated,
-                   "drop_root": bool(self.cfg.drop_root and os.getuid() == 0)})
+                   "drop_root": bool(self.cfg.drop_root and os.getuid() == 0),
+                   "drop_root_skipped": self.cfg.drop_root_skipped})
         while True:
             while self.can_start():
                 self.start(self.queue.popleft())
@@ -482,6 +483,23 @@ def _isolate_network() -> bool:
     return True
 
 
+def _nobody_can_import() -> bool:
+    """Can a child running as nobody still read the stdlib? (Not when Python lives under /root.)"""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            with open(os.path.join(os.path.dirname(os.__file__), "socket.py"), "rb"):
+                pass
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return status == 0
+
+
 def _default_nproc(uid: int) -> int:
     """Processes ``uid`` may own: what it owns now plus headroom (RLIMIT_NPROC counts per uid)."""
     count = 0
@@ -508,6 +526,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = p.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as PID 1 in a container, no handler = unkillable from inside
     cfg.net_isolated = _isolate_network() if cfg.isolate_net else False
+    cfg.drop_root_skipped = ""
+    if cfg.drop_root and os.getuid() == 0 and not _nobody_can_import():
+        cfg.drop_root = False
+        cfg.drop_root_skipped = f"the stdlib ({os.path.dirname(os.__file__)}) is not readable by uid {NOBODY}"
     if cfg.nproc < 0:
         root = os.getuid() == 0
         cfg.nproc = 0 if (root and not cfg.drop_root) else _default_nproc(NOBODY if root else os.getuid())
