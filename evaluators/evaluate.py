@@ -1,0 +1,55 @@
+"""Evaluate one model on one benchmark: generate -> sandbox -> pass@k -> files.
+
+Writes ``<out_dir>/samples.jsonl`` (task_id, completion), ``results.jsonl`` (plus verdict,
+detail, duration) and ``metrics.json`` (pass@k, counts, sandbox, generation settings).
+The caller times the two halves separately (generation is model time, execution is
+sandbox time), so they are two functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from evaluators.benchmarks import Benchmark
+from evaluators.generate import GenerationSettings, generate
+
+__all__ = ["generate_samples", "write_results"]
+
+
+def generate_samples(model, tokenizer, benchmark: Benchmark, *, settings: GenerationSettings, progress: bool = False) -> list[dict[str, Any]]:
+    completions = generate(
+        model,
+        tokenizer,
+        [t.prompt for t in benchmark.tasks],
+        settings=settings,
+        stop=benchmark.stop,
+        progress=progress,
+        desc=f"generating {benchmark.name}",
+    )
+    return [
+        {"task_id": task.task_id, "sample": j, "completion": c}
+        for task, cs in zip(benchmark.tasks, completions)
+        for j, c in enumerate(cs)
+    ]
+
+
+def _write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    os.replace(tmp, path)
+
+
+def write_results(out_dir: Path, *, samples: list[dict], results: list[dict], metrics: dict[str, Any]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_lines(out_dir / "samples.jsonl", samples)
+    _write_lines(out_dir / "results.jsonl", results)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".metrics.json.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(metrics, f, indent=2, default=str)
+    os.replace(tmp, out_dir / "metrics.json")

@@ -1,0 +1,105 @@
+"""Batched generation of completions: left-padded, stop sequences, seeded sampling.
+
+Prompts are tokenized alone (no special tokens added beyond what the tokenizer's
+default adds), exactly as the training stage tokenizes prompts, so what the model sees
+at evaluation matches what it was trained on. Each prompt is repeated ``n_samples``
+times; sampling is seeded once per call, so a run is reproducible on the same device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["GenerationSettings", "generate", "truncate_at_stop"]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    n_samples: int = 1
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    batch_size: int = 16
+    seed: int = 0
+
+    def as_record(self) -> dict:
+        return {**self.__dict__, "decoding": "greedy" if self.temperature == 0 else "sampling"}
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Cut ``text`` at the earliest stop sequence (the stop sequence itself is dropped)."""
+    cut = len(text)
+    for s in stop:
+        i = text.find(s)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+class _StopOnSequences:
+    """Stops a batch once every row's new text contains a stop sequence (or EOS)."""
+
+    def __init__(self, tokenizer, prompt_width: int, stop: Sequence[str]):
+        self.tokenizer, self.prompt_width, self.stop = tokenizer, prompt_width, tuple(stop)
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        new = input_ids[:, self.prompt_width :]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=False)
+        eos = self.tokenizer.eos_token or "\x00never\x00"
+        done = [eos in t or any(s in t for s in self.stop) for t in texts]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    *,
+    settings: GenerationSettings,
+    stop: Sequence[str],
+    progress: bool = False,
+    desc: str = "generating",
+) -> list[list[str]]:
+    """Return ``n_samples`` completions per prompt (stop sequences and EOS cut off)."""
+    import torch
+    from tqdm import tqdm
+    from transformers import StoppingCriteriaList
+
+    device = next(model.parameters()).device
+    expanded = [(i, p) for i, p in enumerate(prompts) for _ in range(settings.n_samples)]
+    out: list[list[str]] = [[] for _ in prompts]
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    torch.manual_seed(settings.seed)
+    sampling = settings.temperature > 0
+    gen_kwargs = {
+        "max_new_tokens": settings.max_new_tokens,
+        "do_sample": sampling,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    if sampling:
+        gen_kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+    was_training = model.training
+    model.eval()
+    bar = tqdm(total=len(expanded), desc=desc, unit="sample", disable=not progress, leave=False)
+    try:
+        for start in range(0, len(expanded), settings.batch_size):
+            chunk = expanded[start : start + settings.batch_size]
+            enc = tokenizer([p for _, p in chunk], return_tensors="pt", padding=True).to(device)
+            width = enc["input_ids"].shape[1]
+            stopper = _StopOnSequences(tokenizer, width, stop)
+            with torch.inference_mode():
+                ids = model.generate(**enc, stopping_criteria=StoppingCriteriaList([stopper]), **gen_kwargs)
+            texts = tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True)
+            for (i, _), text in zip(chunk, texts):
+                out[i].append(truncate_at_stop(text, stop))
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        tokenizer.padding_side = old_side
+        model.train(was_training)
+    return out

@@ -1,0 +1,369 @@
+"""Typed schemas for every config group, validated at the boundary.
+
+Hydra composes a DictConfig; :func:`trial_config` turns it into frozen dataclasses (or
+raises :class:`~harness.errors.ConfigError` naming the key, the value and what is allowed).
+Nothing below ``main`` sees a DictConfig. The ``method`` and ``data`` groups are validated
+by their own packages (``harness.methods``, ``harness.data``), which own their schemas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.errors import ConfigError
+
+__all__ = [
+    "BenchmarkSpec",
+    "EvalConfig",
+    "GenerationConfig",
+    "LauncherConfig",
+    "ModelConfig",
+    "ObjectiveSpec",
+    "ParamSpec",
+    "StorageConfig",
+    "StudyConfig",
+    "TrackingConfig",
+    "TrainConfig",
+    "TrialConfig",
+    "from_dict",
+    "study_config",
+    "trial_config",
+]
+
+
+def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(key, value, "must be >= 0" if allow_zero else "must be > 0")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    path: str  # hub id, local directory, or builtin:<name>
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    trust_remote_code: bool = False
+    builtin: dict[str, Any] | None = None  # recipe of a locally built model (builtin: paths only)
+
+    def __post_init__(self) -> None:
+        if self.path.startswith("builtin:") and not self.builtin:
+            raise ConfigError("model.builtin", self.builtin, f"a recipe is required for {self.path}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_steps: int
+    batch_size: int
+    learning_rate: float | None = None  # None = the method's default_learning_rate
+    gradient_accumulation_steps: int = 1
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    eval_steps: int = 50
+    logging_steps: int = 10
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_steps", "logging_steps"):
+            _positive(f"train.{key}", getattr(self, key))
+        if self.learning_rate is not None:
+            _positive("train.learning_rate", self.learning_rate)
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError("train.warmup_ratio", self.warmup_ratio, "must be in [0, 1)")
+        _positive("train.weight_decay", self.weight_decay, allow_zero=True)
+        _positive("train.max_grad_norm", self.max_grad_norm, allow_zero=True)
+        if self.num_threads is not None:
+            _positive("train.num_threads", self.num_threads)
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    n_samples: int = 1
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        for key in ("n_samples", "max_new_tokens", "batch_size"):
+            _positive(f"eval.generation.{key}", getattr(self, key))
+        _positive("eval.generation.temperature", self.temperature, allow_zero=True)
+        if not 0 < self.top_p <= 1:
+            raise ConfigError("eval.generation.top_p", self.top_p, "must be in (0, 1]")
+        if self.temperature == 0 and self.n_samples > 1:
+            raise ConfigError(
+                "eval.generation.n_samples", self.n_samples, "greedy decoding (temperature 0) gives 1 distinct sample; set n_samples=1 or temperature > 0"
+            )
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    split: str = "test"
+    limit: int | None = None
+    prompt_format: str | None = None
+
+    def __post_init__(self) -> None:
+        from evaluators.benchmarks import BENCHMARKS
+
+        if self.name not in BENCHMARKS:
+            raise ConfigError("eval.benchmarks[].name", self.name, f"expected one of {sorted(BENCHMARKS)}")
+        if self.limit is not None:
+            _positive(f"eval.benchmarks[{self.name}].limit", self.limit)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    benchmarks: tuple[BenchmarkSpec, ...]
+    generation: GenerationConfig
+    ks: tuple[int, ...] = (1,)
+    sandbox: Literal["auto", "docker", "process"] = "auto"
+    timeout_s: float = 3.0
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.benchmarks:
+            raise ConfigError("eval.benchmarks", [], "at least one benchmark is required")
+        for k in self.ks:
+            if k < 1 or k > self.generation.n_samples:
+                raise ConfigError(
+                    "eval.ks", list(self.ks), f"every k must be in [1, eval.generation.n_samples={self.generation.n_samples}]"
+                )
+        _positive("eval.timeout_s", self.timeout_s)
+        _positive("eval.workers", self.workers)
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    backend: Literal["wandb", "none"] = "wandb"
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "harness"
+    entity: str | None = None
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    backend: Literal["sqlite", "journal", "postgres"] = "sqlite"
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class LauncherConfig:
+    backend: Literal["local"] = "local"
+    n_workers: int = 1
+
+    def __post_init__(self) -> None:
+        _positive("launcher.n_workers", self.n_workers)
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    metric: str  # e.g. "toy/pass@1", "eval_loss"
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One search-space entry. ``key`` is a Hydra override key; a bare config-group name picks a group option."""
+
+    key: str
+    type: Literal["categorical", "int", "float"]
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"search_space.{self.key}"
+        if self.type == "categorical":
+            if not self.choices:
+                raise ConfigError(f"{where}.choices", self.choices, "a non-empty list is required for a categorical")
+        else:
+            if self.low is None or self.high is None:
+                raise ConfigError(where, {"low": self.low, "high": self.high}, f"{self.type} needs low and high")
+            if self.low > self.high:
+                raise ConfigError(f"{where}.low", self.low, f"must be <= high ({self.high})")
+            if self.log and self.low <= 0:
+                raise ConfigError(f"{where}.low", self.low, "must be > 0 for a log-scale parameter")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    n_trials: int
+    objectives: tuple[ObjectiveSpec, ...]
+    sampler: dict[str, Any]
+    pruner: dict[str, Any]
+    search_space: tuple[ParamSpec, ...]
+    storage: StorageConfig
+    launcher: LauncherConfig
+    runs_dir: Path
+    max_failures: int | None = None
+
+    def __post_init__(self) -> None:
+        _positive("study.n_trials", self.n_trials)
+        if not self.objectives:
+            raise ConfigError("study.objectives", [], "at least one objective is required")
+        if not self.name or "/" in self.name:
+            raise ConfigError("study.name", self.name, "a non-empty name without '/'")
+        if self.launcher.n_workers > 1 and self.storage.backend == "sqlite":
+            raise ConfigError(
+                "storage", "sqlite", f"SQLite is not safe for launcher.n_workers={self.launcher.n_workers}; use storage=journal or storage=postgres"
+            )
+
+    @property
+    def dir(self) -> Path:
+        return self.runs_dir / self.name
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    seed: int
+    runs_dir: Path
+    cache_dir: Path
+    model: ModelConfig
+    method: Any  # the method's own frozen dataclass (harness.methods)
+    data: Any  # harness.data.DataConfig
+    train: TrainConfig
+    eval: EvalConfig
+    tracking: TrackingConfig
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic dict -> dataclass with key/type checks.
+
+
+def _check_type(key: str, value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(key, value, arg)
+            except ConfigError as e:
+                errors.append(e.expected)
+        raise ConfigError(key, value, " or ".join(errors))
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(key, value, f"expected one of {list(args)}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, value, "expected a list")
+        inner = args[0] if args else Any
+        return tuple(_check_type(f"{key}[{i}]", v, inner) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, value, "expected a mapping")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return value if isinstance(value, tp) else from_dict(tp, value, key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, value, "expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, value, "expected an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, value, "expected a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, value, "expected a string")
+        return value
+    if tp is Path:
+        if not isinstance(value, (str, Path)):
+            raise ConfigError(key, value, "expected a path")
+        return Path(value)
+    return value
+
+
+def from_dict(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass ``cls`` from a plain mapping, rejecting unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(prefix, data, f"expected a mapping of {cls.__name__} fields")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]}", data[unknown[0]], f"unknown key; allowed keys: {sorted(names)}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}"
+        if f.name in data:
+            kwargs[f.name] = _check_type(key, data[f.name], hints[f.name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(key, None, "this key is required")
+    return cls(**kwargs)
+
+
+def _params(space: dict[str, Any]) -> tuple[ParamSpec, ...]:
+    out = []
+    for key, spec in (space or {}).items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"search_space.{key}", spec, "expected a mapping with type and choices or low/high")
+        spec = dict(spec)
+        when = spec.pop("when", {}) or {}
+        if not isinstance(when, dict):
+            raise ConfigError(f"search_space.{key}.when", when, "expected a mapping {key: [values]}")
+        param = from_dict(ParamSpec, {"key": key, **spec}, f"search_space.{key}")
+        when = {k: tuple(v) if isinstance(v, (list, tuple)) else (v,) for k, v in when.items()}
+        out.append(dataclasses.replace(param, when=when))
+    return tuple(out)
+
+
+def study_config(raw: dict[str, Any]) -> StudyConfig:
+    """The study part of a fully resolved root config (plain dict)."""
+    study = dict(raw.get("study") or {})
+    return from_dict(
+        StudyConfig,
+        {
+            **study,
+            "search_space": _params(raw.get("search_space") or {}),
+            "storage": from_dict(StorageConfig, raw.get("storage"), "storage"),
+            "launcher": from_dict(LauncherConfig, raw.get("launcher"), "launcher"),
+            "runs_dir": raw.get("runs_dir", "runs"),
+        },
+        "study",
+    )
+
+
+def trial_config(raw: dict[str, Any]) -> TrialConfig:
+    """Validate one fully resolved trial config (plain dict) into typed objects. Fast: builds no model."""
+    from harness.data import DataConfig
+    from harness.methods import method_config_from_dict
+
+    runs_dir = Path(raw.get("runs_dir") or "runs")
+    cache_dir = raw.get("cache_dir") or os.environ.get("HARNESS_CACHE_DIR")
+    evald = dict(raw.get("eval") or {})
+    return TrialConfig(
+        seed=_check_type("seed", raw.get("seed", 0), int),
+        runs_dir=runs_dir,
+        cache_dir=Path(cache_dir).expanduser() if cache_dir else runs_dir / ".cache",
+        model=from_dict(ModelConfig, raw.get("model"), "model"),
+        method=method_config_from_dict(dict(raw.get("method") or {})),
+        data=DataConfig.from_dict(dict(raw.get("data") or {})),
+        train=from_dict(TrainConfig, raw.get("train"), "train"),
+        eval=from_dict(EvalConfig, evald, "eval"),
+        tracking=from_dict(TrackingConfig, raw.get("tracking"), "tracking"),
+    )

@@ -1,0 +1,65 @@
+"""Model and tokenizer loading: hub ids, local directories and locally built ``builtin:`` models
+all go through ``from_pretrained``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.config import ModelConfig
+from harness.errors import ConfigError
+
+__all__ = ["BUILTINS", "load_model", "load_tokenizer", "resolve_model"]
+
+BUILTINS = ("tiny-llama",)
+
+
+def resolve_model(cfg: ModelConfig, *, cache_dir: Path) -> tuple[str, str]:
+    """Return (path or hub id to pass to from_pretrained, a hash identifying the weights)."""
+    if cfg.path.startswith("builtin:"):
+        name = cfg.path.split(":", 1)[1]
+        if name not in BUILTINS:
+            raise ConfigError("model.path", cfg.path, f"unknown builtin model; choose one of {[f'builtin:{b}' for b in BUILTINS]}")
+        from harness.models.tiny import build_tiny
+
+        path, digest = build_tiny(dict(cfg.builtin or {}), cache_dir)
+        return str(path), f"builtin:{digest}"
+    local = Path(cfg.path).expanduser()
+    if local.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(local.iterdir()):
+            if f.name == "config.json":
+                h.update(f.read_bytes())
+            elif f.is_file():
+                h.update(f"{f.name}:{f.stat().st_size}".encode())
+        return str(local), f"local:{h.hexdigest()[:16]}"
+    return cfg.path, f"hub:{cfg.path}"  # the resolved revision is added after loading (config._commit_hash)
+
+
+def load_tokenizer(path: str, *, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(path: str, *, cfg: ModelConfig, device: str, extra: dict[str, Any] | None = None):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code}
+    kwargs.update(extra or {})
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if "quantization_config" not in kwargs:
+        model.to(device)
+    return model
+
+
+def model_info(path: str) -> dict[str, Any]:
+    build = Path(path) / "build.json"
+    return json.loads(build.read_text()) if build.exists() else {}

@@ -1,0 +1,134 @@
+"""The trial record: the contract between stages (see DESIGN.md, "The trial record").
+
+    runs/<study>/trial-<number>/
+        config.yaml  manifest.json  history.jsonl  adapter/  eval/<benchmark>/...  metrics.json
+
+Every file is written atomically (temp file + rename), so a reader never sees half a
+record, and a killed trial leaves the last complete version of each file. A failed or
+pruned trial still writes its manifest with status and reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrialRecord", "write_json_atomic", "write_text_atomic", "environment_facts"]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _git_state() -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = bool(
+            subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
+        )
+        return {"sha": sha or None, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": None, "dirty": None}
+
+
+def environment_facts() -> dict[str, Any]:
+    """Versions and hardware, computed once per process."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for pkg in ("torch", "transformers", "peft", "accelerate", "optuna", "hydra-core", "wandb", "datasets", "bitsandbytes", "lm-eval"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    hardware: dict[str, Any] = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            hardware["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        pass
+    return {"git": _git_state(), "versions": versions, "hardware": hardware}
+
+
+_ENV: dict[str, Any] | None = None
+
+
+class TrialRecord:
+    """Writes one trial's folder. Phases are timed with :meth:`phase` for the manifest's breakdown."""
+
+    def __init__(self, directory: Path, *, study: str, number: int, seed: int):
+        global _ENV
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if _ENV is None:
+            _ENV = environment_facts()
+        self.started = time.time()
+        self.timings: dict[str, float] = {}
+        self.manifest: dict[str, Any] = {
+            "study": study,
+            "trial": number,
+            "seed": seed,
+            **_ENV,
+            "start": self.started,
+            "end": None,
+            "status": "running",
+            "reason": None,
+            "timings_s": self.timings,
+        }
+        (self.dir / "history.jsonl").unlink(missing_ok=True)  # a retried trial number starts clean
+        self.flush()
+
+    @contextmanager
+    def phase(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+    def update(self, **facts: Any) -> None:
+        self.manifest.update(facts)
+        self.flush()
+
+    def flush(self) -> None:
+        write_json_atomic(self.dir / "manifest.json", self.manifest)
+
+    def write_config(self, resolved: dict[str, Any]) -> None:
+        import yaml
+
+        write_text_atomic(self.dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+
+    def append_history(self, row: dict[str, Any]) -> None:
+        # Appending one line is atomic enough for a log: a torn last line is skipped by readers.
+        with open(self.dir / "history.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        write_json_atomic(self.dir / "metrics.json", metrics)
+
+    def finish(self, status: str, reason: str | None = None) -> None:
+        end = time.time()
+        self.timings["total"] = round(end - self.started, 4)
+        self.update(status=status, reason=reason, end=end)

@@ -1,0 +1,223 @@
+"""Training stage: the HF Trainer over the prepared data, with history, pruning and NaN checks.
+
+Takes plain typed inputs (TrainConfig, the model the method prepared, tokenized data) and
+returns a :class:`TrainResult`. It knows nothing of Optuna: the trial passes ``report``,
+a function called with (step, eval_loss) that answers whether to stop (pruning).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.config import TrainConfig
+from harness.errors import TrialFailed
+
+__all__ = ["TrainResult", "resolve_device", "train"]
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    train_loss: float | None
+    eval_loss: float | None
+    tokens: int
+    train_seconds: float
+    tokens_per_s: float
+    peak_memory_mb: float
+    stopped_early: bool
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise TrialFailed("train.device=cuda but no CUDA device is visible")
+    return requested
+
+
+class _PeakMemory:
+    """Peak resident memory (CPU) or peak allocated CUDA memory while training runs."""
+
+    def __init__(self, device: str):
+        self.device, self.peak, self._stop = device, 0.0, threading.Event()
+
+    def __enter__(self):
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            import psutil
+
+            proc = psutil.Process()
+
+            def sample() -> None:
+                while not self._stop.wait(0.05):
+                    self.peak = max(self.peak, proc.memory_info().rss / 2**20)
+
+            self.peak = proc.memory_info().rss / 2**20
+            self._thread = threading.Thread(target=sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device == "cuda":
+            import torch
+
+            self.peak = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            self._stop.set()
+            self._thread.join()
+
+
+def _callbacks(*, record_row, report, total_steps: int, progress: bool):
+    from tqdm import tqdm
+    from transformers import TrainerCallback
+
+    class Watch(TrainerCallback):
+        """History rows, NaN detection, pruning hook and one compact progress bar."""
+
+        def __init__(self) -> None:
+            self.bar = None
+            self.pruned_at: int | None = None
+            self.last: dict[str, float] = {}
+            self.reported: set[int] = set()
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False)
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = dict(logs or {})
+            loss = logs.get("loss", logs.get("eval_loss"))
+            if loss is not None and not math.isfinite(loss):
+                raise TrialFailed(f"loss is {loss} at step {state.global_step} (diverged; try a lower learning rate)")
+            row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}}
+            if "loss" in row:
+                row["train_loss"] = row.pop("loss")
+            record_row(row)
+            self.last.update({k: row[k] for k in ("train_loss", "eval_loss") if k in row})
+            if self.bar is not None:
+                self.bar.set_postfix({k: f"{v:.3f}" for k, v in self.last.items()})
+
+        def on_evaluate(self, args, state, control, metrics=None, **kw):
+            eval_loss = (metrics or {}).get("eval_loss")
+            if eval_loss is None or state.global_step in self.reported:
+                return  # the final evaluate() repeats the last scheduled step
+            self.reported.add(state.global_step)
+            if report(state.global_step, float(eval_loss)):
+                self.pruned_at = state.global_step
+                control.should_training_stop = True
+
+        def on_train_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.close()
+
+    return Watch()
+
+
+def train(
+    *,
+    model,
+    tokenizer,
+    train_data: list[dict],
+    validation_data: list[dict],
+    collator: Callable,
+    cfg: TrainConfig,
+    learning_rate: float,
+    seed: int,
+    work_dir: Path,
+    device: str,
+    optimizer=None,
+    extra_callbacks: list | None = None,
+    record_row: Callable[[dict], None] = lambda row: None,
+    report: Callable[[int, float], bool] = lambda step, loss: False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` in place. Raises TrialFailed on NaN loss; returns early when ``report`` says stop."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device == "cuda" else "fp32")
+    args = TrainingArguments(
+        output_dir=str(work_dir),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(cfg.batch_size, 32),
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=int(cfg.warmup_ratio * cfg.max_steps),
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        eval_strategy="steps",
+        eval_steps=cfg.eval_steps,
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device == "cpu",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        optim="adamw_torch",
+        disable_tqdm=True,
+    )
+    watch = _callbacks(record_row=record_row, report=report, total_steps=cfg.max_steps, progress=progress)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=validation_data,
+        data_collator=collator,
+        callbacks=[watch, *(extra_callbacks or [])],
+        optimizers=(optimizer, None),
+    )
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
+    started = time.perf_counter()
+    try:
+        with _PeakMemory(device) as mem:
+            out = trainer.train()
+        seconds = time.perf_counter() - started
+        # Eval loss of the final weights (a pruned trial keeps its last reported one).
+        final_eval = None if watch.pruned_at is not None else trainer.evaluate()["eval_loss"]
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    train_tokens = _train_tokens(train_data, cfg, out.global_step)
+    return TrainResult(
+        steps=out.global_step,
+        train_loss=float(out.training_loss) if out.training_loss is not None else None,
+        eval_loss=float(final_eval) if final_eval is not None else None,
+        tokens=train_tokens,
+        train_seconds=seconds,
+        tokens_per_s=train_tokens / seconds if seconds > 0 else 0.0,
+        peak_memory_mb=round(mem.peak, 1),
+        stopped_early=watch.pruned_at is not None,
+    )
+
+
+def _train_tokens(train_data: list[dict], cfg: TrainConfig, steps: int) -> int:
+    """Non-padding tokens seen by the optimizer: mean example length x examples consumed."""
+    if not train_data:
+        return 0
+    mean_len = sum(len(x["input_ids"]) for x in train_data) / len(train_data)
+    return int(mean_len * cfg.batch_size * cfg.gradient_accumulation_steps * steps)
+

@@ -1,0 +1,225 @@
+"""One trial, top to bottom: model -> data -> train -> evaluate -> record.
+
+``run_trial`` takes a validated :class:`TrialConfig` and writes the trial record
+(DESIGN.md) whatever happens: complete, pruned, failed (with the reason), or interrupted.
+It knows nothing of Optuna; the sweep passes ``report(step, eval_loss) -> stop?``.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.config import ObjectiveSpec, TrialConfig
+from harness.errors import TrialFailed
+from harness.record import TrialRecord, write_json_atomic
+from harness.tracking import NullTracker, open_tracker
+
+__all__ = ["Pruned", "objective_values", "run_trial"]
+
+
+class Pruned(Exception):
+    """The pruner stopped this trial; its record says so."""
+
+
+# Metrics every trial records besides pass@k; objectives may name any of them.
+HEADLINE_METRICS = ("eval_loss", "train_loss", "tokens_per_s", "peak_memory_mb", "trainable_params", "wall_time_s")
+
+
+def objective_values(metrics: dict[str, Any], objectives: Sequence[ObjectiveSpec]) -> list[float]:
+    values = []
+    for o in objectives:
+        value = metrics.get(o.metric)
+        if value is None:
+            raise TrialFailed(f"objective metric {o.metric!r} was not produced by this trial")
+        values.append(float(value))
+    return values
+
+
+def _learning_rate(cfg: TrialConfig) -> float:
+    if cfg.train.learning_rate is not None:
+        return cfg.train.learning_rate
+    return float(getattr(cfg.method, "default_learning_rate", None) or 1e-3)
+
+
+def run_trial(
+    cfg: TrialConfig,
+    *,
+    resolved: dict[str, Any],
+    study: str,
+    number: int,
+    trial_dir: Path,
+    report: Callable[[int, float], bool] = lambda step, loss: False,
+    params: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run one trial and return its metrics. Raises Pruned, TrialFailed or KeyboardInterrupt (all recorded)."""
+    record = TrialRecord(trial_dir, study=study, number=number, seed=cfg.seed)
+    record.write_config(resolved)
+    record.update(params=params or {}, method=cfg.method.name, model=cfg.model.name)
+    tracker = NullTracker()
+    metrics: dict[str, Any] = {"method": cfg.method.name}
+    try:
+        with record.phase("tracking"):
+            tracker = open_tracker(cfg.tracking, study=study, trial=number, config=resolved, study_dir=trial_dir.parent)
+        record.update(tracking_run=tracker.run_dir)
+        metrics.update(_train_and_evaluate(cfg, record=record, tracker=tracker, metrics=metrics, report=report, progress=progress))
+    except Pruned as e:
+        _close(record, tracker, metrics, "pruned", str(e))
+        raise
+    except KeyboardInterrupt:
+        _close(record, tracker, metrics, "failed", "interrupted (SIGINT) during the trial")
+        raise
+    except Exception as e:  # noqa: BLE001 - every failure is recorded with its reason, then re-raised typed
+        reason = str(e) if isinstance(e, TrialFailed) else f"{type(e).__name__}: {e}"
+        (trial_dir / "error.txt").write_text(traceback.format_exc())
+        _close(record, tracker, metrics, "failed", reason)
+        raise TrialFailed(reason) from e
+    _close(record, tracker, metrics, "complete", None)
+    return metrics
+
+
+def _close(record: TrialRecord, tracker, metrics: dict[str, Any], status: str, reason: str | None) -> None:
+    with record.phase("record"):
+        metrics["status"] = status
+        metrics["wall_time_s"] = round(sum(v for k, v in record.timings.items() if k != "total"), 3)
+        record.write_metrics(metrics)
+        try:
+            tracker.finish(summary=metrics, status=status)
+        except Exception as e:  # noqa: BLE001 - a tracker outage must not lose the record
+            reason = f"{reason or ''} (tracker failed to finish: {e})".strip()
+    record.finish(status, reason)
+
+
+def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, progress: bool) -> dict[str, Any]:
+    with record.phase("setup"):  # heavy imports count as setup (paid once per process)
+        from transformers import set_seed
+
+        from evaluators.benchmarks import load_benchmark
+        from evaluators.evaluate import generate_samples, write_results
+        from evaluators.generate import GenerationSettings
+        from evaluators.sandbox import open_sandbox
+        from evaluators.scoring import score
+        from harness.data import make_collator, prepare_data
+        from harness.methods import apply_method, build_optimizer, model_load_kwargs, prepare_for_generation, trainer_callbacks
+        from harness.models import load_model, load_tokenizer, resolve_model
+        from harness.train import resolve_device, train
+
+    # 1. model and tokenizer (a builtin model is built once and cached)
+    with record.phase("setup"):
+        set_seed(cfg.seed)
+        if cfg.train.num_threads:
+            import torch
+
+            torch.set_num_threads(cfg.train.num_threads)
+        device = resolve_device(cfg.train.device)
+        load_kwargs = model_load_kwargs(cfg.method, device=device)  # qlora without CUDA fails here, clearly
+        path, model_hash = resolve_model(cfg.model, cache_dir=cfg.cache_dir)
+        tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
+        model = load_model(path, cfg=cfg.model, device=device, extra=load_kwargs)
+        revision = getattr(model.config, "_commit_hash", None)
+        record.update(model_hash=model_hash + (f"@{revision}" if revision else ""), model_path=path, device=device)
+
+    # 2. data: formats, hygiene, masking; cached by content hash
+    with record.phase("data"):
+        data = prepare_data(
+            cfg.data,
+            tokenizer=tokenizer,
+            eval_benchmarks=[b.name for b in cfg.eval.benchmarks],
+            cache_dir=cfg.cache_dir / "data",
+            seed=cfg.seed,
+        )
+        write_json_atomic(record.dir / "data_report.json", data.report)
+        record.update(data_hash=data.data_hash, template=data.template)
+
+    # 3. train
+    with record.phase("train"):
+        applied = apply_method(model, cfg.method, total_steps=cfg.train.max_steps)
+        lr = _learning_rate(cfg)
+        metrics.update(
+            trainable_params=applied.trainable_params,
+            total_params=applied.total_params,
+            trainable_pct=round(100.0 * applied.trainable_params / max(1, applied.total_params), 4),
+            learning_rate=lr,
+        )
+
+        def log_row(row: dict[str, Any]) -> None:
+            record.append_history(row)
+            tracker.log(row, step=row["step"])
+
+        result = train(
+            model=applied.model,
+            tokenizer=tokenizer,
+            train_data=data.train,
+            validation_data=data.validation,
+            collator=make_collator(tokenizer, packing=cfg.data.packing),
+            cfg=cfg.train,
+            learning_rate=lr,
+            seed=cfg.seed,
+            work_dir=record.dir / ".trainer",
+            device=device,
+            optimizer=build_optimizer(applied.model, cfg.method, learning_rate=lr, weight_decay=cfg.train.weight_decay),
+            extra_callbacks=trainer_callbacks(applied),
+            record_row=log_row,
+            report=report,
+            progress=progress,
+        )
+        metrics.update(
+            train_steps=result.steps,
+            train_loss=result.train_loss,
+            eval_loss=result.eval_loss,
+            tokens_per_s=round(result.tokens_per_s, 1),
+            peak_memory_mb=result.peak_memory_mb,
+        )
+    if result.stopped_early:
+        last = [r for r in _history(record.dir) if "eval_loss" in r]
+        metrics["eval_loss"] = last[-1]["eval_loss"] if last else None
+        raise Pruned(f"pruned at step {result.steps} (eval_loss {metrics['eval_loss']:.4f})")
+
+    with record.phase("record"):
+        applied.model.save_pretrained(record.dir / "adapter")
+
+    # 4. evaluate: generate with the merged model where the method allows it, execute in the sandbox
+    settings = GenerationSettings(
+        n_samples=cfg.eval.generation.n_samples,
+        temperature=cfg.eval.generation.temperature,
+        top_p=cfg.eval.generation.top_p,
+        max_new_tokens=cfg.eval.generation.max_new_tokens,
+        batch_size=cfg.eval.generation.batch_size,
+        seed=cfg.seed,
+    )
+    with record.phase("generate"):
+        gen_model = prepare_for_generation(applied.model, cfg.method)
+    with open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers) as sandbox:
+        record.update(sandbox={"backend": sandbox.name, "isolation": sandbox.isolation, "image": sandbox.image})
+        for spec in cfg.eval.benchmarks:
+            options = {"split": spec.split, "limit": spec.limit}
+            if spec.prompt_format:
+                options["prompt_format"] = spec.prompt_format
+            benchmark = load_benchmark(spec.name, **options)
+            with record.phase("generate"):
+                samples = generate_samples(gen_model, tokenizer, benchmark, settings=settings, progress=progress)
+            with record.phase("execute"):
+                scored = score(benchmark, samples, sandbox=sandbox, ks=cfg.eval.ks, timeout_s=cfg.eval.timeout_s, progress=progress)
+            with record.phase("record"):
+                bench_metrics = {**scored.metrics, "generation": settings.as_record(), "per_task": scored.per_task}
+                write_results(record.dir / "eval" / spec.name, samples=samples, results=scored.results, metrics=bench_metrics)
+            for k in cfg.eval.ks:
+                if f"pass@{k}" in scored.metrics:
+                    metrics[f"{spec.name}/pass@{k}"] = scored.metrics[f"pass@{k}"]
+    return metrics
+
+
+def _history(trial_dir: Path) -> list[dict[str, Any]]:
+    rows = []
+    path = trial_dir / "history.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line from a killed process
+    return rows

@@ -1,0 +1,143 @@
+"""Leaderboard of a study, built from its trial records only.
+
+    python -m reports.leaderboard runs/<study>
+
+Ranks complete trials by the study's first objective (then pruned, then failed trials,
+which keep their reasons), and writes ``leaderboard.md`` and ``leaderboard.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Leaderboard", "build_leaderboard", "load_trials"]
+
+STATUS_ORDER = {"complete": 0, "pruned": 1, "failed": 2, "running": 3}
+METRIC_COLUMNS = ("eval_loss", "trainable_params", "trainable_pct", "peak_memory_mb", "tokens_per_s", "wall_time_s")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def load_trials(study_dir: Path) -> list[dict[str, Any]]:
+    """One dict per trial folder: manifest, metrics and params merged."""
+    trials = []
+    for d in sorted(study_dir.glob("trial-*"), key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1):
+        manifest = _read_json(d / "manifest.json")
+        if not manifest:
+            continue
+        trials.append({"trial": manifest.get("trial"), "manifest": manifest, "metrics": _read_json(d / "metrics.json"), "dir": d})
+    return trials
+
+
+@dataclass
+class Leaderboard:
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    objective: str | None
+
+    def to_text(self) -> str:
+        cells = [[_cell(r.get(c)) for c in self.columns] for r in self.rows]
+        widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(self.columns)]
+        line = "  ".join(c.ljust(w) for c, w in zip(self.columns, widths))
+        out = [line, "  ".join("-" * w for w in widths)]
+        out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        return "\n".join(out)
+
+    def to_markdown(self) -> str:
+        out = ["| " + " | ".join(self.columns) + " |", "|" + "|".join("---" for _ in self.columns) + "|"]
+        out += ["| " + " | ".join(_cell(r.get(c)).replace("|", "\\|") for c in self.columns) + " |" for r in self.rows]
+        return "\n".join(out) + "\n"
+
+    def write(self, study_dir: Path) -> list[Path]:
+        md, csv_path = study_dir / "leaderboard.md", study_dir / "leaderboard.csv"
+        title = f"# Leaderboard: {study_dir.name}\n\nRanked by `{self.objective}`. Built from the trial records in this folder.\n\n"
+        _atomic(md, title + self.to_markdown())
+        tmp = csv_path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            writer.writeheader()
+            for r in self.rows:
+                writer.writerow({c: r.get(c, "") for c in self.columns})
+        tmp.replace(csv_path)
+        return [md, csv_path]
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e-3 and v != 0 else f"{v:.4f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def build_leaderboard(study_dir: Path) -> Leaderboard:
+    study = _read_json(study_dir / "study.json")
+    objectives = study.get("objectives") or [{"metric": "eval_loss", "direction": "minimize"}]
+    objective, direction = objectives[0]["metric"], objectives[0].get("direction", "maximize")
+    trials = load_trials(study_dir)
+    param_keys: list[str] = []
+    pass_keys: list[str] = []
+    rows = []
+    for t in trials:
+        m, man = t["metrics"], t["manifest"]
+        params = man.get("params") or {}
+        for k in params:
+            if k not in param_keys:
+                param_keys.append(k)
+        for k in m:
+            if "/pass@" in k and k not in pass_keys:
+                pass_keys.append(k)
+        row = {
+            "rank": None,
+            "trial": t["trial"],
+            "status": man.get("status"),
+            "method": m.get("method") or man.get("method"),
+            **{f"param:{k}": v for k, v in params.items()},
+            **{k: m.get(k) for k in METRIC_COLUMNS},
+            "reason": man.get("reason") or "",
+        }
+        row.update({k: m.get(k) for k in m if "/pass@" in k})
+        rows.append(row)
+    sign = -1.0 if direction == "maximize" else 1.0
+
+    def key(r: dict[str, Any]):
+        value = r.get(objective)
+        return (STATUS_ORDER.get(r["status"], 9), 0 if value is not None else 1, sign * value if value is not None else 0.0, r["trial"])
+
+    rows.sort(key=key)
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i if r["status"] == "complete" else None
+    columns = ["rank", "trial", "status", "method", *[f"param:{k}" for k in param_keys], *sorted(pass_keys), *METRIC_COLUMNS, "reason"]
+    return Leaderboard(columns=columns, rows=rows, objective=objective)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        print("usage: python -m reports.leaderboard runs/<study>", file=sys.stderr)
+        return 2
+    board = build_leaderboard(Path(argv[0]))
+    print(board.to_text())
+    for p in board.write(Path(argv[0])):
+        print(f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
