@@ -111,6 +111,7 @@ def apply(model: Any, cfg: QloraConfig, *, total_steps: int | None = None) -> Ap
         raise ConfigError("method.name", "qlora", "the model was not loaded in 4 bits: load it with model_load_kwargs(cfg)")
     # Freezes the base, casts norms to fp32 for stability, makes inputs require grad (for checkpointing).
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    repacking_off = _avoid_cpu_repacking(model)
     peft_model, info = build_lora(model, cfg)
     trainable, total = count_parameters(peft_model)
     info["quantization"] = {
@@ -118,15 +119,34 @@ def apply(model: Any, cfg: QloraConfig, *, total_steps: int | None = None) -> Ap
         "double_quant": cfg.bnb_4bit_use_double_quant,
         "compute_dtype": cfg.bnb_4bit_compute_dtype,
         "device": str(next(peft_model.parameters()).device),
+        "cpu_inference_repacking_disabled_on": repacking_off,
     }
     return AppliedMethod(peft_model, trainable, total, mergeable=False, info=info)
+
+
+def _avoid_cpu_repacking(model: Any) -> int:
+    """Turn off bitsandbytes' CPU inference repacking on layers whose shape it cannot repack; returns how many.
+
+    On CPUs with AVX512-BF16, bitsandbytes (checked: 0.50.2) repacks a 4-bit weight for a faster kernel at the
+    first no-grad eval forward, and that repacking asserts out_features % 32 == 0 and in_features >= 64 (e.g. the
+    tiny default's 344-wide MLP fails at generation). Such layers keep the generic de-quantize-and-matmul path.
+    """
+    count = 0
+    for module in model.modules():
+        if getattr(module, "support_avx512bf16_for_cpu", False):
+            if module.out_features % 32 or module.in_features % 64:
+                module.support_avx512bf16_for_cpu = False
+                count += 1
+    return count
 
 
 def load(base_model: Any, path: str) -> Any:
     """The saved adapter on a 4-bit base prepared as in training (norms in fp32), so logits match the trained model."""
     from peft import PeftModel, prepare_model_for_kbit_training
 
-    return PeftModel.from_pretrained(prepare_model_for_kbit_training(base_model, use_gradient_checkpointing=False), path)
+    base_model = prepare_model_for_kbit_training(base_model, use_gradient_checkpointing=False)
+    _avoid_cpu_repacking(base_model)
+    return PeftModel.from_pretrained(base_model, path)
 
 
 def optimizer(model: Any, cfg: QloraConfig, *, learning_rate: float, weight_decay: float) -> Any:

@@ -13,8 +13,9 @@ ARCHS: dict[str, dict[str, Any]] = {
                   num_key_value_heads=2, vocab_size=64, max_position_embeddings=64),
     "qwen2": dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, vocab_size=64, max_position_embeddings=64),
-    # bitsandbytes' CPU inference kernel packs 4-bit weights in blocks of 64 inputs: qlora needs in_features >= 64.
-    "llama64": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+    # bitsandbytes' CPU inference repacking needs in_features % 64 == 0 and out_features % 32 == 0: hidden 64
+    # exercises it, intermediate 72 exercises the layers qlora must keep off it (like the tiny default's 344).
+    "llama64": dict(hidden_size=64, intermediate_size=72, num_hidden_layers=2, num_attention_heads=4,
                     num_key_value_heads=2, vocab_size=64, max_position_embeddings=64),
     "gpt2": dict(n_embd=32, n_layer=2, n_head=4, vocab_size=64, n_positions=64),
 }  # fmt: skip
