@@ -57,32 +57,80 @@ class PaddingCollator:
 
 
 class PackingCollator:
-    """Padding-free batches: one row of concatenated examples with restarting ``position_ids``."""
+    """Padding-free batches: examples concatenated with restarting ``position_ids``, no attention mask.
 
-    def __init__(self, *, return_flash_attn_kwargs: bool = False):
+    ``pack_length=None``: the whole batch becomes one row (transformers'
+    ``DataCollatorWithFlattening``), best with FlashAttention's variable-length kernels.
+    ``pack_length=N``: examples are packed first-fit-decreasing into rows of at most N
+    tokens (a longer example gets a row of its own); rows are right-padded to the widest,
+    the padding forming its own position run with labels -100. With sdpa/eager the
+    attention cost grows with the square of the row length, so on CPU bounded rows are
+    what makes packing pay (docs/data.md has the measurements).
+    """
+
+    def __init__(self, *, pad_token_id: int, pack_length: int | None = None, return_flash_attn_kwargs: bool = False):
         from transformers import DataCollatorWithFlattening
 
+        self.pad_token_id, self.pack_length = pad_token_id, pack_length
         self._flatten = DataCollatorWithFlattening(
             return_position_ids=True, separator_id=IGNORE_INDEX, return_flash_attn_kwargs=return_flash_attn_kwargs
         )
-        self.stats = {"batches": 0, "tokens": 0, "padded_tokens": 0, "padding_avoided": 0}
+        self.stats = {"batches": 0, "tokens": 0, "padded_tokens": 0, "padding_avoided": 0, "rows": 0}
 
     def __call__(self, features: list[dict]) -> dict:
         lengths = [len(f["input_ids"]) for f in features]
         self.stats["batches"] += 1
         self.stats["tokens"] += sum(lengths)
-        self.stats["padding_avoided"] += max(lengths) * len(lengths) - sum(lengths)
-        features = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features]
-        batch = self._flatten(features, return_tensors="pt")
+        unpacked_padding = max(lengths) * len(lengths) - sum(lengths)
+        features = [{"input_ids": list(f["input_ids"]), "labels": list(f["labels"])} for f in features]
+        if self.pack_length is None:
+            batch = self._flatten(features, return_tensors="pt")
+            self.stats["rows"] += 1
+            self.stats["padding_avoided"] += unpacked_padding
+        else:
+            batch = self._rows(features)
+            padded = batch["input_ids"].numel() - sum(lengths)
+            self.stats["rows"] += batch["input_ids"].shape[0]
+            self.stats["padded_tokens"] += padded
+            self.stats["padding_avoided"] += unpacked_padding - padded
         batch["use_cache"] = False  # see the module docstring: a cache disables the packed mask
         return batch
 
+    def _rows(self, features: list[dict]) -> dict:
+        import torch
 
-def make_collator(tokenizer, *, packing: bool = False, pad_to_multiple_of: int | None = None):
-    """The collator for ``data.packing``; right padding uses the tokenizer's pad token (EOS if none)."""
-    if packing:
-        return PackingCollator()
+        bins: list[list] = []  # [used, [features]]
+        for f in sorted(features, key=lambda f: -len(f["input_ids"])):
+            n = len(f["input_ids"])
+            for b in bins:
+                if b[0] + n <= self.pack_length:
+                    b[0] += n
+                    b[1].append(f)
+                    break
+            else:
+                bins.append([n, [f]])
+        width = max(b[0] for b in bins)
+        ids = torch.full((len(bins), width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(bins), width), IGNORE_INDEX, dtype=torch.long)
+        positions = torch.zeros((len(bins), width), dtype=torch.long)
+        for row, (used, group) in enumerate(bins):
+            at = 0
+            for f in group:
+                n = len(f["input_ids"])
+                ids[row, at: at + n] = torch.as_tensor(f["input_ids"])
+                labels[row, at + 1: at + n] = torch.as_tensor(f["labels"][1:])  # first label: never across examples
+                positions[row, at: at + n] = torch.arange(n)
+                at += n
+            positions[row, at:] = torch.arange(width - at)
+        return {"input_ids": ids, "labels": labels, "position_ids": positions}
+
+
+def make_collator(tokenizer, *, packing: bool = False, pack_length: int | None = None,
+                  pad_to_multiple_of: int | None = None):
+    """The collator for ``data.packing`` (and ``data.pack_length``); padding uses the pad token (EOS if none)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if packing:
+        return PackingCollator(pad_token_id=pad, pack_length=pack_length)
     return PaddingCollator(pad_token_id=pad, pad_to_multiple_of=pad_to_multiple_of)
 
 

@@ -173,6 +173,7 @@ class DataConfig:
     train_on_prompt: bool = False
     train_on: str = "all"  # multi-turn: supervise all assistant turns or only the last
     packing: bool = False
+    pack_length: int | None = None  # packed row length (None: the whole batch in one row; see docs/data.md)
     on_error: str = "raise"  # malformed records: raise (naming file and line) or skip and count
     hygiene: HygieneConfig = field(default_factory=HygieneConfig)
     cache: bool = True
@@ -201,7 +202,7 @@ class DataConfig:
             if key in d:
                 _bool(f"data.{key}", d[key])
         _number("data.cutoff_len", d.get("cutoff_len", 1024), lo=8, integer=True)
-        for key in ("mixture_size", "max_records"):
+        for key in ("mixture_size", "max_records", "pack_length"):
             _number(f"data.{key}", d.get(key), lo=1, integer=True, optional=True)
         _number("data.validation_fraction", d.get("validation_fraction", 0.05), lo=0.0, hi=0.5)
         if d.get("system") is not None and not isinstance(d["system"], str):

@@ -30,15 +30,16 @@ def _rows(tok, n=6):
     return rows
 
 
+@pytest.mark.parametrize("pack_length", [None, 64, 128], ids=["one_row", "rows64", "rows128"])
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_packed_loss_equals_padded_loss(attn):
+def test_packed_loss_equals_padded_loss(attn, pack_length):
     tok = tiny_tokenizer()
     model = _model(tok, attn)
     assert supports_packing(model)
-    rows = _rows(tok)
+    rows = _rows(tok, 10)
     with torch.no_grad():
         padded = model(**make_collator(tok, packing=False)(rows)).loss
-        packed = model(**make_collator(tok, packing=True)(rows)).loss
+        packed = model(**make_collator(tok, packing=True, pack_length=pack_length)(rows)).loss
     # Both are the mean over the same supervised tokens (token-weighted).
     assert abs(padded.item() - packed.item()) < 1e-4
 
@@ -48,6 +49,7 @@ def test_packed_logits_do_not_depend_on_the_neighbours():
     model = _model(tok, "sdpa")
     rows = _rows(tok, 3)
     collate = make_collator(tok, packing=True)
+    assert collate(rows)["use_cache"] is False  # with a KV cache transformers ignores packed position_ids
     with torch.no_grad():
         alone = model(**collate(rows[1:2])).logits[0]
         together = model(**collate(rows)).logits[0]
@@ -65,3 +67,14 @@ def test_collators_count_real_and_padding_tokens():
     waste = max(lengths) * 4 - sum(lengths)
     assert padded.stats["padded_tokens"] == packed.stats["padding_avoided"] == waste
     assert padding_waste(lengths, 4)["padding_tokens"] == waste
+
+
+def test_bounded_rows_hold_several_examples_and_restart_positions():
+    tok = tiny_tokenizer()
+    rows = _rows(tok, 10)
+    batch = make_collator(tok, packing=True, pack_length=128)(rows)
+    assert batch["input_ids"].shape[0] < len(rows) and batch["input_ids"].shape[1] <= 128
+    starts = int((batch["position_ids"] == 0).sum())
+    assert starts >= len(rows)  # one run per example (+ one per padded row tail)
+    supervised = sum(sum(x != -100 for x in r["labels"][1:]) for r in rows)
+    assert int((batch["labels"] != -100).sum()) == supervised
