@@ -57,6 +57,7 @@ NOBODY = 65534
 # Signals that mean "the program crashed by itself"; any other fatal signal came from outside.
 SELF_INFLICTED = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT, signal.SIGSYS}
 OUTPUT_TAIL = 2048
+ABUSIVE_PROCESSES = 16  # a program killed with more processes than this was a fork bomb
 DETAIL_MAX = 2000
 
 try:
@@ -84,6 +85,21 @@ def _children_of(pid: int) -> list[int]:
         except OSError:
             pass
     return kids
+
+
+def _group_size(pgid: int) -> int:
+    """How many processes are in process group ``pgid`` (from /proc/*/stat)."""
+    n = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 2 and int(fields[2]) == pgid:
+                n += 1
+    return n
 
 
 def _kill_tree(pid: int) -> None:
@@ -204,7 +220,7 @@ def _describe(e: BaseException) -> str:
 class Job:
     __slots__ = ("id", "source", "timeout_s", "solo", "retried", "nonce", "scratch", "pid", "pidfd",
                  "result_r", "result_w", "out_r", "out_bytes", "out_tail", "start", "deadline",
-                 "killed_by_us", "why_killed", "overlapped")
+                 "killed_by_us", "why_killed", "overlapped", "disturbed")
 
     def __init__(self, req: dict) -> None:
         self.id = str(req["id"])
@@ -213,6 +229,7 @@ class Job:
         self.solo = False
         self.retried = False
         self.overlapped = False
+        self.disturbed = False
         self.killed_by_us = False
         self.why_killed = ""
 
@@ -229,6 +246,7 @@ class Worker:
         self.stdin_eof = False
         self.result_fd = 100 + secrets.randbelow(150)
         self.pid = os.getpid()
+        self.fork_retry_at = 0.0
 
     # ---- plumbing
 
@@ -253,7 +271,7 @@ class Worker:
     # ---- scheduling
 
     def can_start(self) -> bool:
-        if not self.queue or not self.free_slots:
+        if not self.queue or not self.free_slots or time.monotonic() < self.fork_retry_at:
             return False
         if any(j.solo for j in self.active.values()):
             return False
@@ -261,24 +279,24 @@ class Worker:
             return not self.active
         return True
 
-    def start(self, job: Job) -> None:
+    def start(self, job: Job) -> bool:
         slot = self.free_slots.pop()
         job.scratch = os.path.join(self.cfg.scratch, f"slot-{slot}")
         job.nonce = secrets.token_hex(16)
         job.result_r, job.result_w = os.pipe()
         job.out_r, out_w = os.pipe()
         job.out_bytes, job.out_tail = 0, b""
-        job.killed_by_us, job.why_killed = False, ""
+        job.killed_by_us, job.why_killed, job.disturbed = False, "", False
         sys.stdout.flush()
         sys.stderr.flush()
-        for attempt in range(200):  # a fork bomb elsewhere may exhaust pids for a moment
-            try:
-                pid = os.fork()
-                break
-            except BlockingIOError:
-                time.sleep(0.01)
-        else:
-            raise RuntimeError("fork kept failing (EAGAIN)")
+        try:
+            pid = os.fork()
+        except BlockingIOError:  # a fork bomb next door exhausted the pids: try again shortly
+            for fd in (job.result_r, job.result_w, job.out_r, out_w):
+                os.close(fd)
+            self.free_slots.append(slot)
+            self.fork_retry_at = time.monotonic() + 0.02
+            return False
         if pid == 0:
             _child_main(job, self.cfg, self.result_fd, out_w)
         os.close(out_w)
@@ -296,10 +314,15 @@ class Worker:
         self.sel.register(job.out_r, selectors.EVENT_READ, ("out", job))
         job.pidfd = os.pidfd_open(pid)
         self.sel.register(job.pidfd, selectors.EVENT_READ, ("exit", job))
+        return True
 
     def kill(self, job: Job, why: str) -> None:
         if not job.killed_by_us:
             job.killed_by_us, job.why_killed = True, why
+            if _group_size(job.pid) > ABUSIVE_PROCESSES:  # a fork bomb starves its siblings: judge them again
+                for other in self.active.values():
+                    if other is not job:
+                        other.disturbed = True
         for kill in (os.killpg, os.kill):
             try:
                 kill(job.pid, signal.SIGKILL)
@@ -354,7 +377,9 @@ class Worker:
         self.sweep(job.scratch)
 
         verdict = self.classify(job, wstatus, raw)
-        if verdict is None:  # killed from outside while siblings ran: judge it again, alone
+        if verdict is not None and verdict[0] != "passed" and job.disturbed and not job.retried:
+            verdict = None
+        if verdict is None:  # killed from outside, or starved by a fork bomb: judge it again, alone
             job.retried, job.solo = True, True
             self.queue.appendleft(job)
             return
@@ -441,11 +466,15 @@ class Worker:
                    "drop_root_skipped": self.cfg.drop_root_skipped})
         while True:
             while self.can_start():
-                self.start(self.queue.popleft())
+                job = self.queue.popleft()
+                if not self.start(job):
+                    self.queue.appendleft(job)
             if self.stdin_eof and not self.queue and not self.active:
                 return
             timeout = None
-            if self.active:
+            if self.queue and self.free_slots:
+                timeout = max(0.0, self.fork_retry_at - time.monotonic())
+            elif self.active:
                 pending = [j.deadline for j in self.active.values() if not j.killed_by_us]
                 timeout = max(0.0, min(pending) - time.monotonic()) if pending else 0.05
             for key, _ in self.sel.select(timeout):

@@ -1,0 +1,191 @@
+"""The sandbox contract, run against every backend (STYLE.md #10).
+
+Every hostile program in tests/evaluators/hostile/programs.py must end as a non-passed
+verdict within bounded time; the honest programs in the same batch must still be judged
+correctly; afterwards no container, process or file is left behind. The Docker backend
+must contain everything; the process backend's documented weaknesses are xfailed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from evaluators.sandbox import Program, open_sandbox
+from tests.evaluators.hostile.programs import (
+    HOSTILE,
+    PROCESS_SKIP_NON_ROOT,
+    PROCESS_WEAKNESSES,
+    PROCESS_WEAKNESSES_NON_ROOT,
+)
+
+TIMEOUT_S = 2.0
+BOUND_S = TIMEOUT_S + 20.0  # a hostile batch of three must be judged within this
+GOOD = "def add(a, b):\n    return a + b\n\nassert add(2, 3) == 5\n"
+BAD = "def add(a, b):\n    return a * b\n\nassert add(2, 3) == 5\n"
+ROOT = os.getuid() == 0
+
+
+def docker_ready() -> str | None:
+    """None when the docker backend can run here, else the reason it cannot."""
+    from evaluators.sandbox.docker_backend import DockerSandbox
+
+    if not DockerSandbox.available():
+        return "no Docker daemon answers (run scripts/setup_docker.sh)"
+    from evaluators.sandbox.image import image_exists, image_tag
+
+    if not image_exists():
+        return f"sandbox image {image_tag()} is missing (run python -m evaluators.sandbox build)"
+    return None
+
+
+BACKENDS = ["process", pytest.param("docker", marks=pytest.mark.docker)]
+
+
+@pytest.fixture(scope="module")
+def host():
+    """Secrets and paths on the host that no program should reach."""
+    secret = secrets.token_hex(16)
+    env_name = f"HOSTILE_SECRET_{secrets.token_hex(4).upper()}"
+    base = Path(tempfile.mkdtemp(prefix="hostile-host-"))
+    os.chmod(base, 0o755)
+    secret_file = base / "secret.txt"
+    secret_file.write_text(secret)
+    os.chmod(secret_file, 0o600)
+    public_file = base / "public.txt"
+    public_file.write_text(secret)
+    os.chmod(public_file, 0o644)
+    outside = base / "outside"
+    outside.mkdir(mode=0o755)
+    marker = Path(tempfile.gettempdir()) / f"hostile-marker-{secret[:8]}"
+    os.environ[env_name] = secret
+    prelude = (
+        f"SECRET = {secret!r}\nSECRET_FILE = {str(secret_file)!r}\nPUBLIC_FILE = {str(public_file)!r}\n"
+        f"SECRET_ENV = {env_name!r}\nOUTSIDE_DIR = {str(outside)!r}\nMARKER = {str(marker)!r}\n"
+    )
+    yield {"prelude": prelude, "outside": outside, "marker": marker}
+    os.environ.pop(env_name, None)
+    for leftover in (marker, Path(f"{marker}.tmp"), Path(f"{marker}.escaped")):
+        leftover.unlink(missing_ok=True)
+    for p in sorted(base.rglob("*"), reverse=True):
+        p.unlink() if p.is_file() else p.rmdir()
+    base.rmdir()
+
+
+def open_backend(kind: str):
+    if kind == "docker" and (reason := docker_ready()):
+        pytest.skip(reason)
+    return open_sandbox(kind, workers=2, memory_mb=512)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def sandbox(request, host):
+    with open_backend(request.param) as sb:
+        yield sb
+
+
+def expected_weakness(backend: str, name: str) -> str | None:
+    if backend != "process":
+        return None
+    if name in PROCESS_WEAKNESSES:
+        return PROCESS_WEAKNESSES[name]
+    if not ROOT and name in PROCESS_WEAKNESSES_NON_ROOT:
+        return PROCESS_WEAKNESSES_NON_ROOT[name]
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_program_is_contained(sandbox, host, name):
+    if sandbox.name == "process" and not ROOT and name in PROCESS_SKIP_NON_ROOT:
+        pytest.skip(PROCESS_SKIP_NON_ROOT[name])
+    programs = [
+        Program("hostile", host["prelude"] + HOSTILE[name], timeout_s=TIMEOUT_S),
+        Program("good", GOOD, timeout_s=TIMEOUT_S),
+        Program("bad", BAD, timeout_s=TIMEOUT_S),
+    ]
+    start = time.monotonic()
+    hostile, good, bad = sandbox.run(programs)
+    elapsed = time.monotonic() - start
+
+    assert elapsed < BOUND_S, f"{name} took {elapsed:.1f}s"
+    assert good.status == "passed", f"honest program misjudged next to {name}: {good}"
+    assert bad.status == "failed", f"wrong program misjudged next to {name}: {bad}"
+    weakness = expected_weakness(sandbox.name, name)
+    if hostile.passed and weakness:
+        pytest.xfail(f"process backend cannot contain {name}: {weakness}")
+    assert not hostile.passed, f"{name} got through: {hostile}"
+    assert hostile.status in ("failed", "error", "timeout", "oom", "crashed")
+
+
+def test_timeouts_are_enforced_from_outside(sandbox, host):
+    (v,) = sandbox.run([Program("spin", host["prelude"] + HOSTILE["ignore_sigterm_sigalrm"], timeout_s=1.0)])
+    assert v.status == "timeout" and v.result == "timed out"
+    assert 0.9 <= v.duration_s < 3.0
+
+
+def _nobody_processes() -> set[int]:
+    out = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == 65534:
+                    out.add(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+def _sandbox_containers() -> list[str]:
+    import docker
+
+    client = docker.from_env()
+    try:
+        return [c.id for c in client.containers.list(all=True, filters={"label": "evaluators.sandbox"})]
+    finally:
+        client.close()
+
+
+def _process_workers() -> set[int]:
+    out = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if b"sandbox/worker.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    out.add(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_whole_suite_in_one_batch_leaves_nothing_behind(backend, host):
+    """All hostile programs in one batch, interleaved with honest ones; then count what is left."""
+    names = [n for n in sorted(HOSTILE) if not (backend == "process" and not ROOT and n in PROCESS_SKIP_NON_ROOT)]
+    containers_before = _sandbox_containers() if backend == "docker" else []
+    nobody_before, workers_before = _nobody_processes(), _process_workers()
+    tmp_before = set(Path(tempfile.gettempdir()).glob("sandbox-process-*"))
+
+    programs = []
+    for n in names:
+        programs += [Program(n, host["prelude"] + HOSTILE[n], timeout_s=TIMEOUT_S), Program(f"good-{n}", GOOD)]
+    with open_backend(backend) as sb:
+        verdicts = sb.run(programs)
+    for v in verdicts:
+        if v.id.startswith("good-"):
+            assert v.status == "passed", v
+        elif not expected_weakness(backend, v.id):
+            assert not v.passed, v
+
+    time.sleep(3.5)  # longer than any daemon in the suite sleeps before writing its marker
+    if backend == "docker":
+        assert _sandbox_containers() == containers_before
+    assert _nobody_processes() - nobody_before == set()
+    assert _process_workers() - workers_before == set()
+    assert set(Path(tempfile.gettempdir()).glob("sandbox-process-*")) - tmp_before == set()
+    assert not host["marker"].exists() and not Path(f"{host['marker']}.escaped").exists()
+    assert list(host["outside"].iterdir()) == []
