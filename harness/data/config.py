@@ -113,8 +113,10 @@ class HygieneConfig:
     shingle_size: int = 5  # tokens per shingle (identifiers abstracted, comments dropped)
     decontaminate: bool = True
     decontam_ngram: int = 10  # n-gram length (normalised tokens)
-    decontam_threshold: float = 0.5  # share of a benchmark part's n-grams found in one record
+    decontam_threshold: float = 0.5  # share of a part's distinctive n-grams (literal view) found in one record
     decontam_min_ngrams: int = 1  # parts with fewer distinctive n-grams (too short to tell apart) are not checked
+    decontam_renamed_threshold: float = 0.8  # the same share in the identifier-abstracted view ...
+    decontam_renamed_min_ngrams: int = 6  # ... for code parts with at least this many distinctive n-grams
     examples_per_reason: int = 3  # examples kept in the report for each drop reason
     # Benchmarks to decontaminate against besides the trial's own evaluation benchmarks
     # (real code data should always be checked against HumanEval and MBPP).
@@ -126,12 +128,13 @@ class HygieneConfig:
         for key in ("enabled", "pii", "exact_dedup", "near_dedup", "decontaminate"):
             if key in d:
                 _bool(f"{prefix}.{key}", d[key])
-        for key in ("min_tokens", "num_perm", "shingle_size", "decontam_ngram", "decontam_min_ngrams", "examples_per_reason"):
+        for key in ("min_tokens", "num_perm", "shingle_size", "decontam_ngram", "decontam_min_ngrams", "decontam_renamed_min_ngrams",
+                    "examples_per_reason"):
             if key in d:
                 _number(f"{prefix}.{key}", d[key], lo=0 if key in ("min_tokens", "examples_per_reason") else 1, integer=True)
         if "max_tokens" in d:
             _number(f"{prefix}.max_tokens", d["max_tokens"], lo=1, integer=True, optional=True)
-        for key in ("near_dedup_threshold", "decontam_threshold"):
+        for key in ("near_dedup_threshold", "decontam_threshold", "decontam_renamed_threshold"):
             if key in d:
                 _number(f"{prefix}.{key}", d[key], lo=0.0, hi=1.0)
                 if d[key] <= 0:

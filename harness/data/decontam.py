@@ -3,15 +3,22 @@
 Every task of every configured benchmark gives *parts*: its prompt and its reference
 solution (HumanEval: prompt = signature + docstring, solution = body; MBPP test split:
 prompt = the problem text, solution = the code; toy test split: prompt and body).
-Each part becomes the normalised code view (:mod:`harness.data.textnorm`) and its
-n-grams. Only *distinctive* n-grams count: those that occur in exactly one task, so
-shared boilerplate (``def ID ( ID : int ) -> int :``) is never evidence.
+Each part becomes two normalised token streams (:mod:`harness.data.textnorm`): the
+*literal view* (layout, comments and quote style gone, identifiers kept) and the
+*abstract view* (identifiers also replaced by ``ID``). Only *distinctive* n-grams count:
+those that occur in exactly one task, so shared boilerplate (``def add_1 ( x : int )``
+in the toy split, ``from typing import List``) is never evidence.
 
 A record is contaminated when, for some part, the share of that part's distinctive
-n-grams found in the record reaches the threshold. Verbatim copies score 1.0; copies
-reformatted (layout, quotes, comments) or renamed (variables, function) score close
-to 1.0 because the code view ignores all of that. Parts with no distinctive n-gram
-(too short) cannot be told apart from other tasks and are not checked.
+n-grams found in the record reaches a threshold:
+
+- literal view, ``decontam_threshold`` (0.5): verbatim and reformatted copies score ~1.0;
+- abstract view, ``decontam_renamed_threshold`` (0.8), and only for code parts with at
+  least ``decontam_renamed_min_ngrams`` (6) distinctive n-grams: renamed copies score
+  ~1.0, while short unrelated functions, which share structure by chance
+  (``def ID ( ID ) : return ID * ID``), are not judged on structure alone.
+
+Parts with no distinctive n-gram cannot be told apart from other tasks: not checked.
 """
 
 from __future__ import annotations
@@ -109,21 +116,23 @@ def benchmark_parts(names: Sequence[str]) -> list[Part]:
     return parts
 
 
-class Decontaminator:
-    """An index of the distinctive n-grams of every benchmark part; ``match(tokens)`` finds contamination."""
+class _Index:
+    """Distinctive n-grams of every part in one view, and the share of them a record contains."""
 
-    def __init__(self, parts: Iterable[Part], *, n: int = 10, threshold: float = 0.5, min_ngrams: int = 1):
+    def __init__(self, parts: list[Part], streams: list[list[str]], *, n: int, threshold: float, min_ngrams: int):
         self.n, self.threshold = n, threshold
-        parts = list(parts)
-        grams = [ngrams(code_view(p.text, is_code=p.is_code), n) for p in parts]
+        grams = [ngrams(s, n) for s in streams]
+        # A gram is distinctive when one *text* has it: benchmarks repeat some problems
+        # verbatim (MBPP test 16 and 43), and those must stay checkable.
         tasks_of: dict[tuple, set] = {}
-        for p, gs in zip(parts, grams, strict=True):
+        for s, gs in zip(streams, grams, strict=True):
+            key = hash(tuple(s))
             for g in gs:
-                tasks_of.setdefault(g, set()).add((p.benchmark, p.task_id))
+                tasks_of.setdefault(g, set()).add(key)
         self.parts: list[Part] = []
         self.sizes: list[int] = []
         self.index: dict[tuple, list[int]] = {}
-        self.unchecked: Counter = Counter()  # benchmark -> parts too short / not distinctive
+        self.unchecked: Counter = Counter()
         for p, gs in zip(parts, grams, strict=True):
             mine = [g for g in gs if len(tasks_of[g]) == 1]
             if len(mine) < min_ngrams:
@@ -137,9 +146,7 @@ class Decontaminator:
         self.checked = Counter(p.benchmark for p in self.parts)
 
     def match(self, tokens: list[str]) -> tuple[Part, float] | None:
-        """The benchmark part this record contains (highest coverage >= threshold), else None."""
-        n = self.n
-        index = self.index
+        n, index = self.n, self.index
         hits: Counter = Counter()
         for g in {tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1)}:
             pids = index.get(g)
@@ -153,9 +160,31 @@ class Decontaminator:
         return best
 
     def summary(self) -> dict:
-        return {
-            "ngram": self.n,
-            "threshold": self.threshold,
-            "parts_checked": dict(self.checked),
-            "parts_unchecked_too_short": dict(self.unchecked),
-        }
+        return {"ngram": self.n, "threshold": self.threshold, "parts_checked": dict(self.checked),
+                "parts_unchecked": dict(self.unchecked)}
+
+
+class Decontaminator:
+    """Two indexes over the benchmark parts: the literal view (identifiers kept) catches
+    verbatim and reformatted copies; the abstract view (identifiers -> ID) catches renamed
+    copies, but only of parts long enough that structure alone identifies them."""
+
+    def __init__(self, parts: Iterable[Part], *, n: int = 10, threshold: float = 0.5, min_ngrams: int = 1,
+                 renamed_threshold: float = 0.8, renamed_min_ngrams: int = 6):
+        parts = list(parts)
+        self.literal = _Index(parts, [code_view(p.text, is_code=p.is_code, abstract=False) for p in parts],
+                              n=n, threshold=threshold, min_ngrams=min_ngrams)
+        code_parts = [p for p in parts if p.is_code]
+        self.abstract = _Index(code_parts, [code_view(p.text, is_code=True) for p in code_parts],
+                               n=n, threshold=renamed_threshold, min_ngrams=renamed_min_ngrams)
+
+    def match(self, abstract: list[str], literal: list[str]) -> tuple[Part, float, str] | None:
+        """The benchmark part this record contains, its coverage and the view that matched; else None."""
+        hit = self.literal.match(literal)
+        if hit is not None:
+            return (*hit, "literal")
+        hit = self.abstract.match(abstract)
+        return None if hit is None else (*hit, "renamed")
+
+    def summary(self) -> dict:
+        return {"literal": self.literal.summary(), "renamed": self.abstract.summary()}

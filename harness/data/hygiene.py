@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from harness.data import rules
 from harness.data.config import HygieneConfig
 from harness.data.formats import Example
-from harness.data.textnorm import code_view, shingle_hashes
+from harness.data.textnorm import code_views, shingle_hashes
 
 __all__ = ["clean", "approx_token_counts", "REASONS"]
 
@@ -37,11 +37,15 @@ def _snippet(ex: Example, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _record_view(ex: Example) -> list[str]:
-    out: list[str] = []
+def _record_views(ex: Example) -> tuple[list[str], list[str]]:
+    """(abstract, literal) token streams of the whole conversation."""
+    abstract: list[str] = []
+    literal: list[str] = []
     for m in ex.messages:
-        out += code_view(m["content"])
-    return out
+        a, b = code_views(m["content"])
+        abstract += a
+        literal += b
+    return abstract, literal
 
 
 def clean(
@@ -104,7 +108,7 @@ def clean(
         timings["exact_dedup"] = time.perf_counter() - t
 
     checks_benchmarks = cfg.decontaminate and (benchmarks or cfg.extra_benchmarks)
-    views = [_record_view(ex) for ex in kept] if (cfg.near_dedup or checks_benchmarks) else None
+    views = [_record_views(ex) for ex in kept] if (cfg.near_dedup or checks_benchmarks) else None
 
     # 3. Near duplicates (MinHash LSH over normalised shingles).
     if cfg.near_dedup:
@@ -112,7 +116,7 @@ def clean(
         near = NearDedup(threshold=cfg.near_dedup_threshold, num_perm=cfg.num_perm)
         survivors, survivor_views = [], []
         for i, (ex, view) in enumerate(zip(kept, views, strict=True)):
-            hit = near.seen(str(i), shingle_hashes(view, cfg.shingle_size))
+            hit = near.seen(str(i), shingle_hashes(view[0], cfg.shingle_size))
             if hit is not None:
                 drop("near_duplicate", ex, duplicate_of=kept[int(hit[0])].ref, similarity=round(hit[1], 3))
             else:
@@ -127,16 +131,18 @@ def clean(
     if cfg.decontaminate and benchmarks:
         t = time.perf_counter()
         index = Decontaminator(benchmark_parts(benchmarks), n=cfg.decontam_ngram,
-                               threshold=cfg.decontam_threshold, min_ngrams=cfg.decontam_min_ngrams)
+                               threshold=cfg.decontam_threshold, min_ngrams=cfg.decontam_min_ngrams,
+                               renamed_threshold=cfg.decontam_renamed_threshold,
+                               renamed_min_ngrams=cfg.decontam_renamed_min_ngrams)
         survivors = []
         per_benchmark: Counter = Counter()
         for ex, view in zip(kept, views, strict=True):
-            hit = index.match(view)
+            hit = index.match(*view)
             if hit is not None:
-                part, coverage = hit
+                part, coverage, how = hit
                 per_benchmark[part.benchmark] += 1
                 drop("contaminated", ex, benchmark=part.benchmark, task_id=part.task_id, part=part.kind,
-                     coverage=round(coverage, 3))
+                     coverage=round(coverage, 3), view=how)
             else:
                 survivors.append(ex)
         kept = survivors

@@ -7,7 +7,8 @@ Python). Then:
 - prose: lowercase words and numbers, punctuation and layout dropped;
 - code: comments dropped; identifiers become ``ID`` unless they are keywords,
   builtins or attribute names (after ``.``), so renaming variables or the function
-  changes nothing; string literals (docstrings) become their lowercase words;
+  changes nothing; string literals (docstrings) become their lowercase words and
+  punctuation runs, whatever their quotes;
   numbers and operators stay; whitespace and layout are gone, so reformatting
   changes (almost) nothing.
 
@@ -22,7 +23,7 @@ import keyword
 import re
 import zlib
 
-__all__ = ["code_view", "looks_like_code", "split_code", "ngrams", "shingle_hashes", "fenced_blocks"]
+__all__ = ["code_view", "code_views", "looks_like_code", "split_code", "ngrams", "shingle_hashes", "fenced_blocks"]
 
 _FENCE = re.compile(r"```[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _CODE_LINE = re.compile(
@@ -37,6 +38,8 @@ _LEX = re.compile(
     r"|(?P<o>\*\*=?|//=?|->|[<>=!]=|[-+*/%&|^@]=|<<|>>|:=|[^\s\w])"
 )
 _WORD = re.compile(r"\w+")
+_STR_TOKENS = re.compile(r"\w+|[^\w\s]+")
+_QUOTES = re.compile(r"^[rRbBuUfF]{0,2}(\"\"\"|'''|\"|')(.*)\1$", re.S)
 _KEEP = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | frozenset(
     {"self", "cls", "List", "Dict", "Tuple", "Set", "Optional", "Any", "Union", "Callable", "Iterable", "math",
      "re", "collections", "itertools", "heapq", "typing", "np", "os", "sys"}
@@ -73,15 +76,28 @@ def split_code(text: str) -> list[tuple[str, bool]]:
     return out
 
 
-def _code_tokens(code: str, out: list[str]) -> None:
+def _string_tokens(literal: str) -> list[str]:
+    """A string literal's content as lowercase words and punctuation runs (quote style ignored)."""
+    m = _QUOTES.match(literal)
+    return _STR_TOKENS.findall((m.group(2) if m else literal).lower())
+
+
+_DEF = re.compile(r"\b(?:def|class)\s+(\w+)")
+
+
+def _code_tokens(code: str, out: list[str], abstract: bool = True) -> None:
+    # Abstract view: a function's own name inside its docstring (doctests: `>>> add(2, 3)`) is an
+    # identifier too, so renaming the function changes nothing there either.
+    defined = {name.lower() for name in _DEF.findall(code)} if abstract else ()
     after_dot = False
     for m in _LEX.finditer(code):
         kind = m.lastgroup
         tok = m.group()
         if kind == "i":
-            out.append(tok if after_dot or tok in _KEEP else "ID")
+            out.append(tok if after_dot or tok in _KEEP else "ID" if abstract else tok.lower())
         elif kind == "s":
-            out.extend(w.lower() for w in _WORD.findall(tok.lstrip("rRbBuUfF")))
+            words = _string_tokens(tok)
+            out.extend(["ID" if w in defined else w for w in words] if defined else words)
         elif kind == "c":
             continue
         else:
@@ -89,16 +105,35 @@ def _code_tokens(code: str, out: list[str]) -> None:
         after_dot = tok == "."
 
 
-def code_view(text: str, *, is_code: bool | None = None) -> list[str]:
-    """The normalised token stream of ``text`` (see module docstring)."""
+def code_view(text: str, *, is_code: bool | None = None, abstract: bool = True) -> list[str]:
+    """The normalised token stream of ``text`` (see module docstring).
+
+    ``abstract=False`` keeps identifiers (lowercased): the *literal view*, used by
+    decontamination where the abstract view would match unrelated short functions.
+    """
     out: list[str] = []
     pieces = [(text, is_code)] if is_code is not None else split_code(text)
     for piece, code in pieces:
         if code:
-            _code_tokens(piece, out)
+            _code_tokens(piece, out, abstract)
         else:
             out.extend(_WORD.findall(piece.lower()))
     return out
+
+
+def code_views(text: str) -> tuple[list[str], list[str]]:
+    """(abstract view, literal view) of ``text`` in one pass over its prose/code split."""
+    abstract: list[str] = []
+    literal: list[str] = []
+    for piece, code in split_code(text):
+        if code:
+            _code_tokens(piece, abstract, True)
+            _code_tokens(piece, literal, False)
+        else:
+            words = _WORD.findall(piece.lower())
+            abstract += words
+            literal += words
+    return abstract, literal
 
 
 def ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:

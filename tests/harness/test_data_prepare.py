@@ -49,7 +49,7 @@ def test_hygiene_keeps_the_whole_toy_train_set(toy_prepared):
     h = toy_prepared.report["hygiene"]
     assert h["dropped"] == {}
     assert h["input"] == len(toy.records("train")) + len(toy.records("validation"))
-    assert h["decontamination"]["parts_checked"]["toy"] > 150
+    assert h["decontamination"]["literal"]["parts_checked"]["toy"] > 150
 
 
 def test_report_is_json_and_records_what_a_trial_needs(toy_prepared):
