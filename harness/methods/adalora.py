@@ -78,6 +78,17 @@ class AdaloraMethodConfig(MethodConfig):
         return float(self.lora_alpha) if self.lora_alpha is not None else self.alpha_ratio * self.init_r
 
 
+def _training_only_regularizer(adalora_model: Any) -> None:
+    """peft adds `orth_reg_weight * ||P^T P - I||` to *every* returned loss, eval included, which would make
+    AdaLoRA's eval loss incomparable with other methods'. Keep the penalty in training only; logits are unchanged."""
+    with_penalty = adalora_model.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        return with_penalty(*args, **kwargs) if adalora_model.training else adalora_model.model(*args, **kwargs)
+
+    adalora_model.forward = forward
+
+
 def apply(model: Any, cfg: AdaloraMethodConfig, *, total_steps: int | None = None) -> AppliedMethod:
     from peft import AdaLoraConfig, get_peft_model
 
@@ -105,6 +116,7 @@ def apply(model: Any, cfg: AdaloraMethodConfig, *, total_steps: int | None = Non
         target_modules=list(targets),
     )
     peft_model = get_peft_model(model, peft_config)
+    _training_only_regularizer(peft_model.base_model)
     trainable, total_params = count_parameters(peft_model)
     info = {"target_modules": list(targets), "total_step": total, "peft_config": jsonable(peft_config.to_dict())}
 

@@ -161,3 +161,16 @@ def test_method_contract(case, method, arch, lr, may_change, tmp_path):
     out = gen_model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=3,
                              do_sample=False, pad_token_id=0)  # fmt: skip
     assert out.shape[-1] == 8
+
+
+def test_adalora_eval_loss_is_plain_cross_entropy():
+    """The orthogonality penalty is a training regulariser; the eval loss must compare with other methods'."""
+    applied = apply_method(tiny_model(), method_config_from_dict({"name": "adalora", "init_r": 4, "target_r": 2}), total_steps=10)
+    ids = torch.randint(3, 64, (2, 8), generator=torch.Generator().manual_seed(0))
+    applied.model.eval()
+    with torch.no_grad():
+        out = applied.model(input_ids=ids, labels=ids)
+    expected = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, 64), ids[:, 1:].reshape(-1))
+    torch.testing.assert_close(out.loss, expected)
+    applied.model.train()
+    assert applied.model(input_ids=ids, labels=ids).loss > expected + 1e-3  # the penalty applies in training
