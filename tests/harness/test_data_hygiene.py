@@ -206,3 +206,14 @@ def test_contamination_report_names_benchmark_and_task(decontaminated):
     sample = report["examples"]["contaminated"][0]
     assert {"benchmark", "task_id", "part", "coverage"} <= set(sample)
     assert set(report["decontamination"]["dropped_per_benchmark"]) == {"humaneval", "mbpp"}
+
+
+def test_toy_test_problems_planted_into_toy_train_are_removed():
+    from evaluators.benchmarks import toy
+
+    train = [ex(r, "prompt_completion", ref=r["task_id"]) for r in toy.records("train")]
+    planted = [ex(r, "prompt_completion", ref="planted/" + r["task_id"]) for r in toy.records("test")[:40]]
+    kept, report = clean(train + planted, HygieneConfig.from_dict({"parse_code": "whole"}), benchmarks=["toy"])
+    kept_refs = {e.ref for e in kept}
+    assert not [p.ref for p in planted if p.ref in kept_refs]
+    assert all(t.ref in kept_refs for t in train)
