@@ -208,7 +208,8 @@ class StudyConfig:
     storage: StorageConfig
     launcher: LauncherConfig
     runs_dir: Path
-    max_failures: int | None = None
+    max_failures: int | None = None  # stop a run after this many failed trials (None = n_trials)
+    max_trials: int | None = None  # stop a run after this many trials of any state (None = 3 x n_trials)
 
     def __post_init__(self) -> None:
         _positive("study.n_trials", self.n_trials)

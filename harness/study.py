@@ -92,7 +92,11 @@ def make_storage(study: StudyConfig):
         return optuna.storages.JournalStorage(JournalFileBackend(url))
     if not url:
         raise ConfigError("storage.url", url, "a database URL is required")
-    return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat is stable enough for us
+        return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
 
 
 def to_override(key: str, value: Any, *, group: bool) -> str:

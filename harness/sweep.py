@@ -5,7 +5,8 @@
 2. The Optuna study is opened (created or resumed) on the configured storage.
 3. Workers (this process, or ``launcher.n_workers`` local processes) loop: ask -> compose
    the trial's config (base overrides + sampled overrides) -> ``harness.trial.run_trial``
-   -> tell, until ``study.n_trials`` trials are finished (complete or pruned).
+   -> tell, until ``study.n_trials`` trials are complete (pruned and failed trials do not
+   count; ``study.max_trials`` and ``study.max_failures`` bound a run).
 4. The leaderboard is printed and written to ``<runs_dir>/<study>/leaderboard.{md,csv}``.
 """
 
@@ -34,9 +35,16 @@ WORKER_ENV = "HARNESS_SWEEP_WORKER"  # set in the processes a local launcher sta
 
 
 def _compose(overrides: list[str]) -> dict[str, Any]:
-    from hydra import compose
+    """One trial's config: the root config with the command's overrides plus the sampled ones."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
-    return OmegaConf.to_container(compose(config_name="config", overrides=overrides), resolve=True)
+    if GlobalHydra.instance().is_initialized():  # inside @hydra.main
+        cfg = compose(config_name="config", overrides=overrides)
+    else:  # called as a library (tests, notebooks)
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            cfg = compose(config_name="config", overrides=overrides)
+    return OmegaConf.to_container(cfg, resolve=True)
 
 
 def _base_values(raw: dict[str, Any], groups: set[str]) -> dict[str, Any]:
@@ -106,10 +114,10 @@ def _quiet() -> None:
         pass
 
 
-def _finished(study) -> int:
+def _complete(study) -> int:
     from optuna.trial import TrialState
 
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
 def _enqueue_interrupted(study) -> int:
@@ -152,7 +160,7 @@ def _fmt(v: Any) -> str:
 
 
 def run_worker(study_cfg: StudyConfig, base_overrides: list[str], raw: dict[str, Any], *, progress: bool) -> None:
-    """Pull trials from the study until it has n_trials finished ones (or too many failures)."""
+    """Pull trials from the study until it has n_trials complete ones (or a bound is hit)."""
     import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -170,12 +178,12 @@ def run_worker(study_cfg: StudyConfig, base_overrides: list[str], raw: dict[str,
         directions=directions,
         load_if_exists=True,
     )
-    done = _finished(study)
+    done = _complete(study)
     if done >= study_cfg.n_trials:
-        print(f"study {study_cfg.name!r} already has {done} finished trials (n_trials={study_cfg.n_trials}); nothing to run")
+        print(f"study {study_cfg.name!r} already has {done} complete trials (n_trials={study_cfg.n_trials}); nothing to run")
         return
     if done:
-        print(f"resuming study {study_cfg.name!r}: {done}/{study_cfg.n_trials} trials already finished")
+        print(f"resuming study {study_cfg.name!r}: {done}/{study_cfg.n_trials} trials already complete")
     requeued = _enqueue_interrupted(study)
     if requeued:
         print(f"re-running {requeued} interrupted trial configuration(s)")
@@ -183,8 +191,9 @@ def run_worker(study_cfg: StudyConfig, base_overrides: list[str], raw: dict[str,
     base_values = _base_values(raw, groups)
     single = len(directions) == 1
     sign = -1.0 if directions[0] == "maximize" else 1.0  # the pruner compares eval loss in the study's direction
-    failures = 0
+    failures = started = 0
     max_failures = study_cfg.max_failures if study_cfg.max_failures is not None else study_cfg.n_trials
+    max_trials = study_cfg.max_trials if study_cfg.max_trials is not None else 3 * study_cfg.n_trials
 
     def objective(trial: optuna.Trial):
         params, overrides = sample_params(trial, study_cfg.search_space, base=base_values, groups=groups)
@@ -222,18 +231,21 @@ def run_worker(study_cfg: StudyConfig, base_overrides: list[str], raw: dict[str,
         return values[0] if single else values
 
     def after_trial(study: optuna.Study, frozen) -> None:
-        nonlocal failures
+        nonlocal failures, started
         print(_trial_line(study_cfg.dir, frozen), flush=True)
-        if frozen.state == TrialState.FAIL:
-            failures += 1
-            if failures >= max_failures:
-                print(f"stopping: {failures} failed trials in this run (study.max_failures={max_failures})")
-                study.stop()
+        started += 1
+        failures += frozen.state == TrialState.FAIL
+        if failures >= max_failures:
+            print(f"stopping: {failures} failed trials in this run (study.max_failures={max_failures})")
+            study.stop()
+        elif started >= max_trials:
+            print(f"stopping: {started} trials in this run (study.max_trials={max_trials}) without reaching n_trials complete")
+            study.stop()
 
     study.optimize(
         objective,
         catch=(TrialFailed,),
-        callbacks=[after_trial, MaxTrialsCallback(study_cfg.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED))],
+        callbacks=[after_trial, MaxTrialsCallback(study_cfg.n_trials, states=(TrialState.COMPLETE,))],
     )
 
 

@@ -43,3 +43,68 @@ class WandbTracker:
     def finish(self, *, summary: dict[str, Any], status: str) -> None:
         self._run.summary.update({**summary, "status": status})
         self._run.finish(exit_code=0 if status in ("complete", "pruned") else 1)
+
+
+def _records(path: Path):
+    """Protobuf records of an offline ``run-*.wandb`` file (LevelDB-style log, 32 KiB blocks)."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = path.read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{path} is not a W&B run file")
+    block, pos, pending = 32768, 7, b""
+    while pos + 7 <= len(data):
+        room = block - pos % block
+        if room < 7:  # block trailer padding
+            pos += room
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind == 0 and length == 0:
+            continue
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):  # FULL or LAST
+            record = pb.Record()
+            record.ParseFromString(pending)
+            yield record
+            pending = b""
+
+
+def _item_value(item) -> Any:
+    import json
+
+    if item.value_json:
+        return json.loads(item.value_json)
+    for name in ("integer", "number", "boolean", "text"):
+        if item.HasField(name):
+            return getattr(item, name)
+    if item.HasField("json"):
+        return json.loads(item.json)
+    return None
+
+
+def read_offline_run(run_dir: Path) -> dict[str, Any]:
+    """Config, history rows, summary, group and name of an offline W&B run, read back from disk."""
+    import json
+
+    (wandb_file,) = Path(run_dir).glob("run-*.wandb")
+    out: dict[str, Any] = {"config": {}, "history": [], "summary": {}, "group": None, "name": None}
+    for r in _records(wandb_file):
+        kind = r.WhichOneof("record_type")
+        if kind == "run":
+            out["group"], out["name"] = r.run.run_group, r.run.display_name
+            for item in r.run.config.update:
+                out["config"][item.key] = json.loads(item.value_json)
+        elif kind == "config":
+            for item in r.config.update:
+                out["config"][item.key] = json.loads(item.value_json)
+        elif kind == "history":
+            out["history"].append({(i.key or "/".join(i.nested_key)): _item_value(i) for i in r.history.item})
+        elif kind == "summary":
+            for item in r.summary.update:
+                out["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    out["config"] = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in out["config"].items() if k != "_wandb"}
+    return out

@@ -1,0 +1,173 @@
+"""The sweep end to end on the embedded default: records, resume, SIGINT, failures, W&B offline."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+SMOKE = ["+sweep=smoke", "eval.sandbox=process"]
+
+
+def sweep(runs: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "harness.sweep", *SMOKE, f"runs_dir={runs}", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def manifest(trial_dir: Path) -> dict:
+    return json.loads((trial_dir / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    proc = sweep(runs, "tracking=wandb")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return runs / "smoke", proc
+
+
+def test_every_trial_writes_the_full_record(smoke_run):
+    study_dir, _ = smoke_run
+    trials = sorted(study_dir.glob("trial-*"))
+    assert len(trials) == 2
+    for t in trials:
+        m = manifest(t)
+        assert m["status"] == "complete" and m["reason"] is None
+        assert m["git"]["sha"] and isinstance(m["git"]["dirty"], bool)
+        assert m["versions"]["torch"] and m["versions"]["optuna"]
+        assert m["data_hash"] and m["model_hash"].startswith("builtin:")
+        assert m["end"] > m["start"]
+        assert {"setup", "data", "train", "generate", "execute", "record"} <= set(m["timings_s"])
+        assert m["sandbox"]["backend"] == "process" and "weak" in m["sandbox"]["isolation"].lower()
+        history = [json.loads(line) for line in (t / "history.jsonl").read_text().splitlines()]
+        assert any("train_loss" in r for r in history) and any("eval_loss" in r for r in history)
+        assert (t / "adapter" / "adapter_model.safetensors").exists()
+        assert (t / "config.yaml").read_text().startswith("model:")
+        metrics = json.loads((t / "metrics.json").read_text())
+        assert 0.0 <= metrics["toy/pass@1"] <= 1.0
+        assert metrics["trainable_params"] > 0 and metrics["eval_loss"] > 0
+        samples = (t / "eval" / "toy" / "samples.jsonl").read_text().splitlines()
+        results = [json.loads(line) for line in (t / "eval" / "toy" / "results.jsonl").read_text().splitlines()]
+        assert len(samples) == len(results) == 12  # smoke: 12 tasks x 1 sample
+        assert {"task_id", "completion", "passed", "status", "duration_s"} <= set(results[0])
+        ev = json.loads((t / "eval" / "toy" / "metrics.json").read_text())
+        assert ev["pass@1"] == pytest.approx(metrics["toy/pass@1"])
+        assert ev["generation"]["n_samples"] == 1
+
+
+def test_trials_differ_and_params_are_recorded(smoke_run):
+    study_dir, _ = smoke_run
+    params = [manifest(t)["params"] for t in sorted(study_dir.glob("trial-*"))]
+    assert params[0] != params[1]
+    for t, p in zip(sorted(study_dir.glob("trial-*")), params):
+        cfg = (t / "config.yaml").read_text()
+        assert f"r: {p['method.r']}" in cfg
+
+
+def test_leaderboard_is_printed_and_written(smoke_run):
+    study_dir, proc = smoke_run
+    assert "toy/pass@1" in proc.stdout and "rank" in proc.stdout
+    rows = list(csv.DictReader((study_dir / "leaderboard.csv").open()))
+    assert [r["status"] for r in rows] == ["complete", "complete"]
+    assert float(rows[0]["toy/pass@1"]) >= float(rows[1]["toy/pass@1"])
+    assert {"method", "param:method.r", "eval_loss", "trainable_params", "wall_time_s"} <= set(rows[0])
+    assert "| rank |" in (study_dir / "leaderboard.md").read_text()
+
+
+def test_one_concise_line_per_trial(smoke_run):
+    _, proc = smoke_run
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[trial ")]
+    assert len(lines) == 2 and all("complete" in line and "toy/pass@1=" in line for line in lines)
+
+
+def test_wandb_offline_run_per_trial_reads_back(smoke_run):
+    from harness.tracking.wandb_tracker import read_offline_run
+
+    study_dir, _ = smoke_run
+    for t in sorted(study_dir.glob("trial-*")):
+        m = manifest(t)
+        run = read_offline_run(Path(m["tracking_run"]))
+        metrics = json.loads((t / "metrics.json").read_text())
+        assert run["group"] == "smoke" and run["name"] == f"smoke/trial-{m['trial']}"
+        assert run["config"]["method"]["r"] == m["params"]["method.r"]
+        assert run["config"]["train"]["learning_rate"] == pytest.approx(m["params"]["train.learning_rate"])
+        assert [r["train_loss"] for r in run["history"] if "train_loss" in r]
+        assert run["summary"]["toy/pass@1"] == pytest.approx(metrics["toy/pass@1"])
+        assert run["summary"]["status"] == "complete"
+    assert len(list((study_dir / "wandb").glob("offline-run-*"))) == 2
+
+
+def test_rerun_resumes_without_redoing_trials(smoke_run):
+    study_dir, _ = smoke_run
+    before = {t.name: manifest(t)["end"] for t in study_dir.glob("trial-*")}
+    proc = sweep(study_dir.parent, "tracking=wandb")
+    assert proc.returncode == 0, proc.stderr
+    assert "already has 2 complete trials" in proc.stdout
+    assert {t.name: manifest(t)["end"] for t in study_dir.glob("trial-*")} == before
+
+
+def test_sigint_mid_trial_is_recorded_and_rerun_completes(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    args = [sys.executable, "-m", "harness.sweep", *SMOKE, f"runs_dir={tmp_path}", "tracking=none", "train.max_steps=300"]
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = tmp_path / "smoke" / "trial-0" / "history.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (history.exists() and history.read_text().strip()):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "rerun the same command to resume" in err
+    first = manifest(tmp_path / "smoke" / "trial-0")
+    assert first["status"] == "failed" and "interrupted" in first["reason"]
+
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "re-running 1 interrupted trial configuration" in done.stdout
+    statuses = {t.name: manifest(t)["status"] for t in (tmp_path / "smoke").glob("trial-*")}
+    assert statuses.pop("trial-0") == "failed"
+    assert sorted(statuses.values()) == ["complete", "complete"]
+    retried = [manifest(t) for t in (tmp_path / "smoke").glob("trial-*") if t.name != "trial-0"]
+    assert first["params"] in [m["params"] for m in retried]
+
+
+def test_a_trial_that_raises_is_recorded_and_the_study_goes_on(tmp_path, compose, monkeypatch, capsys):
+    import harness.train
+    from harness.sweep import run_sweep
+
+    real_train = harness.train.train
+    calls = {"n": 0}
+
+    def flaky_train(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom: injected failure")
+        return real_train(**kwargs)
+
+    monkeypatch.setattr(harness.train, "train", flaky_train)
+    overrides = [*SMOKE, f"runs_dir={tmp_path}", "tracking=none"]
+    assert run_sweep(compose(overrides), overrides) == 0
+    out = capsys.readouterr().out
+    study = tmp_path / "smoke"
+    failed = manifest(study / "trial-0")
+    assert failed["status"] == "failed" and failed["reason"] == "RuntimeError: boom: injected failure"
+    assert "boom" in (study / "trial-0" / "error.txt").read_text()
+    assert "[trial 0] FAILED    RuntimeError: boom: injected failure" in out
+    assert sorted(manifest(t)["status"] for t in study.glob("trial-*")) == ["complete", "complete", "failed"]
+    rows = list(csv.DictReader((study / "leaderboard.csv").open()))
+    assert rows[-1]["status"] == "failed" and "boom" in rows[-1]["reason"]

@@ -1,0 +1,42 @@
+"""The data flow runs one way: evaluators never import harness; reports never import training code.
+Heavy dependencies are not imported at package import time."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def _imports(package: str) -> set[tuple[str, str]]:
+    found = set()
+    for path in (REPO / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {(str(path.relative_to(REPO)), a.name) for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add((str(path.relative_to(REPO)), node.module))
+    return found
+
+
+def test_evaluators_never_import_harness():
+    bad = sorted(f for f, m in _imports("evaluators") if m == "harness" or m.startswith("harness."))
+    assert not bad, bad
+
+
+def test_reports_never_import_training_code():
+    banned = ("harness", "torch", "transformers", "peft", "optuna")
+    bad = sorted((f, m) for f, m in _imports("reports") if m.split(".")[0] in banned)
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("module", ["evaluators", "evaluators.execute", "harness.config", "harness.data", "harness.methods", "reports.leaderboard"])
+def test_import_is_light(module):
+    code = f"import sys, {module}; heavy = [m for m in ('torch', 'transformers', 'peft', 'wandb', 'docker', 'lm_eval') if m in sys.modules]; print(heavy)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"{module} imports {out.stdout.strip()} at import time"
