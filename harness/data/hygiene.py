@@ -108,7 +108,9 @@ def clean(
         timings["exact_dedup"] = time.perf_counter() - t
 
     checks_benchmarks = cfg.decontaminate and (benchmarks or cfg.extra_benchmarks)
+    t = time.perf_counter()
     views = [_record_views(ex) for ex in kept] if (cfg.near_dedup or checks_benchmarks) else None
+    timings["normalise"] = time.perf_counter() - t
 
     # 3. Near duplicates (MinHash LSH over normalised shingles).
     if cfg.near_dedup:

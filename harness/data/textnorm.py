@@ -122,17 +122,35 @@ def code_view(text: str, *, is_code: bool | None = None, abstract: bool = True) 
 
 
 def code_views(text: str) -> tuple[list[str], list[str]]:
-    """(abstract view, literal view) of ``text`` in one pass over its prose/code split."""
+    """(abstract view, literal view) of ``text`` in one lexer pass."""
     abstract: list[str] = []
     literal: list[str] = []
     for piece, code in split_code(text):
-        if code:
-            _code_tokens(piece, abstract, True)
-            _code_tokens(piece, literal, False)
-        else:
+        if not code:
             words = _WORD.findall(piece.lower())
             abstract += words
             literal += words
+            continue
+        defined = {name.lower() for name in _DEF.findall(piece)}
+        after_dot = False
+        for m in _LEX.finditer(piece):
+            kind = m.lastgroup
+            tok = m.group()
+            if kind == "i":
+                if after_dot or tok in _KEEP:
+                    abstract.append(tok)
+                    literal.append(tok)
+                else:
+                    abstract.append("ID")
+                    literal.append(tok.lower())
+            elif kind == "s":
+                words = _string_tokens(tok)
+                literal += words
+                abstract += ["ID" if w in defined else w for w in words] if defined else words
+            elif kind != "c":
+                abstract.append(tok)
+                literal.append(tok)
+            after_dot = tok == "."
     return abstract, literal
 
 
