@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from evaluators.benchmarks.base import Benchmark
 from evaluators.passk import mean_pass_at_k
-from evaluators.sandbox import STATUSES, Program, Sandbox
+from evaluators.sandbox import STATUSES, Program, Sandbox, SandboxError, Verdict
 
 __all__ = ["ScoreResult", "ScoringInputError", "score", "check_samples"]
 
@@ -60,6 +60,11 @@ def check_samples(benchmark: Benchmark, samples: Sequence[Mapping], *, subset: b
     return [t for t in tasks if t in seen]
 
 
+def _record(sample: Mapping, v: Verdict) -> dict:
+    return {**sample, "passed": v.passed, "result": v.result, "status": v.status,
+            "detail": v.detail, "duration_s": round(v.duration_s, 6)}
+
+
 def score(
     benchmark: Benchmark,
     samples: Sequence[Mapping],
@@ -80,13 +85,15 @@ def score(
         for i, s in enumerate(samples)
     ]
     # 2. run them (sandbox failures propagate: they are never counted as failed samples)
-    verdicts = sandbox.run(programs, progress=progress)
+    try:
+        verdicts = sandbox.run(programs, progress=progress)
+    except SandboxError as e:  # keep what was judged, for the caller to save
+        partial = getattr(e, "partial", None) or []
+        e.partial_results = [_record(s, v) for s, v in zip(samples, partial) if v is not None]
+        raise
 
     # 3. per-sample records: the sample's own fields first, then ours
-    results = []
-    for s, v in zip(samples, verdicts, strict=True):
-        results.append({**s, "passed": v.passed, "result": v.result, "status": v.status,
-                        "detail": v.detail, "duration_s": round(v.duration_s, 6)})
+    results = [_record(s, v) for s, v in zip(samples, verdicts, strict=True)]
 
     # 4. per-task counts and pass@k for every requested k that every task can support
     per_task = {t: {"n": 0, "c": 0} for t in scored_tasks}

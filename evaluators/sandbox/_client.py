@@ -99,43 +99,50 @@ class WorkerDriver:
         todo = collections.deque(range(len(programs)))
         solo: collections.deque[int] = collections.deque()
         strikes: collections.Counter[int] = collections.Counter()
-        restarts = 0
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=len(programs), desc=f"sandbox ({self.label})", unit="prog")
         try:
-            while todo or solo:
-                channel = self._open()
-                batch = collections.deque([solo.popleft()]) if solo else todo
-                alone = batch is not todo
-                try:
-                    self._stream(channel, programs, batch, verdicts, bar)
-                except WorkerDied as died:
-                    diag = channel.diagnostics()
-                    self.close()
-                    if not self.recover:
-                        raise SandboxError(f"{self.label}: the sandbox worker died: {diag}") from None
-                    restarts += 1
-                    if restarts > MAX_RESTARTS:
-                        raise SandboxError(f"{self.label}: the sandbox worker died {restarts} times; last: {diag}") from None
-                    if alone:
-                        (i,) = died.args[0]
-                        strikes[i] += 1
-                        if strikes[i] >= 2:
-                            verdicts[i] = Verdict(programs[i].id, "crashed", "the program killed the sandbox worker", 0.0)
-                            if bar is not None:
-                                bar.update(1)
-                        else:
-                            solo.appendleft(i)
-                    else:
-                        solo.extend(sorted(died.args[0]))
+            self._run(programs, verdicts, todo, solo, strikes, bar)
+        except SandboxError as e:
+            e.partial = list(verdicts)  # what was judged before the failure (None for the rest)
+            raise
         finally:
             if bar is not None:
                 bar.close()
         assert all(v is not None for v in verdicts)
         return verdicts  # type: ignore[return-value]
+
+    def _run(self, programs, verdicts, todo, solo, strikes, bar) -> None:
+        """Stream ``todo``; after a worker death re-run the programs in flight alone (see module doc)."""
+        restarts = 0
+        while todo or solo:
+            channel = self._open()
+            batch = collections.deque([solo.popleft()]) if solo else todo
+            alone = batch is not todo
+            try:
+                self._stream(channel, programs, batch, verdicts, bar)
+            except WorkerDied as died:
+                diag = channel.diagnostics()
+                self.close()
+                if not self.recover:
+                    raise SandboxError(f"{self.label}: the sandbox worker died: {diag}") from None
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise SandboxError(f"{self.label}: the sandbox worker died {restarts} times; last: {diag}") from None
+                if alone:
+                    (i,) = died.args[0]
+                    strikes[i] += 1
+                    if strikes[i] >= 2:
+                        verdicts[i] = Verdict(programs[i].id, "crashed", "the program killed the sandbox worker", 0.0)
+                        if bar is not None:
+                            bar.update(1)
+                    else:
+                        solo.appendleft(i)
+                else:
+                    solo.extend(sorted(died.args[0]))
 
     def _stream(self, channel: Channel, programs, todo: collections.deque, verdicts, bar) -> None:
         inflight: dict[str, int] = {}

@@ -130,6 +130,7 @@ class ProcessSandbox:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self._dir = tempfile.mkdtemp(prefix="sandbox-process-")
+        self.run_dir = self._dir  # scratch, worker log; removed on close
         os.chmod(self._dir, 0o755)
         scratch = os.path.join(self._dir, "scratch")
         os.makedirs(scratch)
