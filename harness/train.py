@@ -192,6 +192,12 @@ def train(
     )
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
+    # No KV cache while training: it is useless there, and with packing it would make
+    # transformers skip the packed-sequence mask (examples would attend to each other).
+    config = getattr(model, "config", None)
+    use_cache = getattr(config, "use_cache", None)
+    if config is not None:
+        config.use_cache = False
     started = time.perf_counter()
     try:
         with _PeakMemory(device) as mem:
@@ -201,6 +207,8 @@ def train(
         final_eval = None if watch.pruned_at is not None else trainer.evaluate()["eval_loss"]
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        if config is not None:
+            config.use_cache = use_cache
     train_tokens = _train_tokens(train_data, cfg, out.global_step)
     return TrainResult(
         steps=out.global_step,

@@ -134,6 +134,11 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         )
         write_json_atomic(record.dir / "data_report.json", data.report)
         record.update(data_hash=data.data_hash, template=data.template)
+        hygiene = data.report.get("hygiene") or {}
+        metrics.update(
+            train_examples=len(data.train),
+            data_dropped=sum((hygiene.get("dropped") or {}).values()),
+        )
 
     # 3. train
     with record.phase("train"):
@@ -155,7 +160,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
             tokenizer=tokenizer,
             train_data=data.train,
             validation_data=data.validation,
-            collator=make_collator(tokenizer, packing=cfg.data.packing),
+            collator=make_collator(tokenizer, packing=cfg.data.packing, pack_length=cfg.data.pack_length),
             cfg=cfg.train,
             learning_rate=lr,
             seed=cfg.seed,
