@@ -46,7 +46,13 @@ def _measure(name: str, steps: int, batch: int, seq: int) -> dict:
     )
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    baseline_mb = _rss_mb()  # torch + transformers + peft imported, no model yet
+    import peft  # noqa: F401  (imported before the baseline so every method pays the same import cost)
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        pass
+    baseline_mb = _rss_mb()  # torch, transformers, peft (and bitsandbytes) imported, no model yet
     recipe = OmegaConf.to_container(OmegaConf.load(ROOT / "conf/model/tiny.yaml"))["builtin"]
     method = OmegaConf.to_container(OmegaConf.load(ROOT / f"conf/method/{name}.yaml"))
     if name == "bitfit":
