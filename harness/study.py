@@ -26,6 +26,24 @@ def _options(spec: dict[str, Any], where: str, allowed: tuple[str, ...]) -> tupl
     return name, spec
 
 
+def _grid_sampler(grid: dict[str, list[Any]], seed: int | None):
+    """Optuna's grid over the unconditional categoricals; every other parameter (conditional
+    ones, ranges) is drawn by a seeded random sampler instead of being rejected."""
+    import optuna
+
+    class ConditionalGridSampler(optuna.samplers.GridSampler):
+        def __init__(self) -> None:
+            super().__init__(grid, seed=seed)
+            self._others = optuna.samplers.RandomSampler(seed=seed)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            if param_name in self._search_space:
+                return super().sample_independent(study, trial, param_name, param_distribution)
+            return self._others.sample_independent(study, trial, param_name, param_distribution)
+
+    return ConditionalGridSampler()
+
+
 def make_sampler(study: StudyConfig):
     import optuna
 
@@ -35,7 +53,10 @@ def make_sampler(study: StudyConfig):
             grid = {p.key: list(p.choices) for p in study.search_space if p.type == "categorical" and not p.when}
             if not grid:
                 raise ConfigError("study.sampler.name", "grid", "needs at least one unconditional categorical parameter")
-            return optuna.samplers.GridSampler(grid, **opts)
+            unknown = set(opts) - {"seed"}
+            if unknown:
+                raise TypeError(f"unexpected options {sorted(unknown)}")
+            return _grid_sampler(grid, opts.get("seed"))
         cls = {
             "tpe": optuna.samplers.TPESampler,
             "random": optuna.samplers.RandomSampler,

@@ -143,6 +143,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
     # 3. train
     with record.phase("train"):
         applied = apply_method(model, cfg.method, total_steps=cfg.train.max_steps)
+        record.update(method_info=applied.info)
         lr = _learning_rate(cfg)
         metrics.update(
             trainable_params=applied.trainable_params,

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -80,7 +81,7 @@ def _pretrain(model, tokenizer, *, steps: int, batch_size: int, learning_rate: f
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=steps, pct_start=0.1)
     model.train()
     losses = []
-    for _ in tqdm(range(steps), desc="pre-training tiny base", unit="step", leave=False):
+    for _ in tqdm(range(steps), desc="pre-training tiny base", unit="step", leave=False, disable=not sys.stderr.isatty()):
         idx = torch.randint(len(encoded), (batch_size,), generator=gen).tolist()
         width = max(len(encoded[i]) for i in idx)
         ids = torch.full((batch_size, width), tokenizer.pad_token_id)
@@ -114,6 +115,7 @@ def build_tiny(recipe: dict[str, Any], cache_dir: Path) -> tuple[Path, str]:
         from transformers import LlamaConfig, LlamaForCausalLM
 
         started = time.time()
+        print(f"building the tiny base model once (about a minute on 2 cores): {path}", flush=True)
         torch.manual_seed(0)
         tokenizer = _train_tokenizer(int(recipe["vocab_size"]))
         config = LlamaConfig(
