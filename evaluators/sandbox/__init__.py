@@ -106,16 +106,25 @@ def _factory(name: str):
 
 
 def open_sandbox(kind: str = "auto", **options) -> Sandbox:
-    """Open a backend by name; ``auto`` = docker when a daemon answers, else process (with a loud warning)."""
+    """Open a backend by name.
+
+    ``auto`` = docker when a daemon answers and the sandbox image is built, else process with a
+    loud warning saying what is missing. An explicit ``docker`` never falls back: it fails.
+    """
     if kind == "auto":
-        docker_cls = _factory("docker")
-        if docker_cls.available():
-            return docker_cls(**options)
         import warnings
 
+        docker_cls = _factory("docker")
+        if docker_cls.available():
+            from evaluators.sandbox.image import image_exists, image_tag
+
+            if image_exists():
+                return docker_cls(**options)
+            reason = f"Docker answers but the sandbox image {image_tag()} is not built (`python -m evaluators.sandbox build`)"
+        else:
+            reason = "no Docker daemon answers (scripts/setup_docker.sh installs and starts one)"
         warnings.warn(
-            "No Docker daemon answers: running generated code with the WEAK 'process' sandbox on this host. "
-            "Install/start Docker (scripts/setup_docker.sh) for real isolation.",
+            f"eval.sandbox=auto: {reason}; running generated code with the WEAK 'process' sandbox on this host.",
             stacklevel=2,
         )
         kind = "process"

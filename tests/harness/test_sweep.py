@@ -171,3 +171,18 @@ def test_a_trial_that_raises_is_recorded_and_the_study_goes_on(tmp_path, compose
     assert sorted(manifest(t)["status"] for t in study.glob("trial-*")) == ["complete", "complete", "failed"]
     rows = list(csv.DictReader((study / "leaderboard.csv").open()))
     assert rows[-1]["status"] == "failed" and "boom" in rows[-1]["reason"]
+
+
+def test_two_local_workers_share_a_journal_study(tmp_path):
+    proc = sweep(tmp_path, "tracking=none", "launcher.n_workers=2", "storage=journal")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "started 2 local workers" in proc.stdout
+    assert (tmp_path / "smoke" / "optuna.journal").exists()
+    statuses = [manifest(t)["status"] for t in (tmp_path / "smoke").glob("trial-*")]
+    assert statuses.count("complete") >= 2 and "failed" not in statuses
+
+
+def test_sqlite_is_refused_for_several_workers(tmp_path):
+    proc = sweep(tmp_path, "launcher.n_workers=2", timeout=60)
+    assert proc.returncode == 2
+    assert "SQLite is not safe for launcher.n_workers=2" in proc.stderr
