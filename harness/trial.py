@@ -7,6 +7,7 @@ It knows nothing of Optuna; the sweep passes ``report(step, eval_loss) -> stop?`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import traceback
 from collections.abc import Callable, Sequence
@@ -189,14 +190,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         applied.model.save_pretrained(record.dir / "adapter")
 
     # 4. evaluate: generate with the merged model where the method allows it, execute in the sandbox
-    settings = GenerationSettings(
-        n_samples=cfg.eval.generation.n_samples,
-        temperature=cfg.eval.generation.temperature,
-        top_p=cfg.eval.generation.top_p,
-        max_new_tokens=cfg.eval.generation.max_new_tokens,
-        batch_size=cfg.eval.generation.batch_size,
-        seed=cfg.seed,
-    )
+    settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed)
     with record.phase("generate"):
         gen_model = prepare_for_generation(applied.model, cfg.method)
     with open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers) as sandbox:
