@@ -101,6 +101,7 @@ def _quiet() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # CPU-kernel notices on import, harmless here
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("WANDB_SILENT", "true")
     warnings.filterwarnings("ignore", category=FutureWarning)
