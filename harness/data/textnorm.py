@@ -8,9 +8,11 @@ Python). Then:
 - code: comments dropped; identifiers become ``ID`` unless they are keywords,
   builtins or attribute names (after ``.``), so renaming variables or the function
   changes nothing; string literals (docstrings) become their lowercase words and
-  punctuation runs, whatever their quotes;
-  numbers and operators stay; whitespace and layout are gone, so reformatting
-  changes (almost) nothing.
+  punctuation runs, whatever their quotes and however backslashes are escaped;
+  numbers are spelled canonically (``2.60`` -> ``2.6``, ``0x10`` -> ``16``); round
+  parentheses are dropped, because formatters (``ast.unparse``, black) add and remove
+  redundant ones (``if (a <= b):`` -> ``if a <= b:``); operators stay; whitespace and
+  layout are gone, so reformatting changes (almost) nothing.
 
 This is what makes a renamed-variable copy, a comment-changed copy and a reformatted
 copy of the same function look the same, while two different functions do not.
@@ -76,19 +78,39 @@ def split_code(text: str) -> list[tuple[str, bool]]:
     return out
 
 
-def _string_tokens(literal: str) -> list[str]:
-    """A string literal's content as lowercase words and punctuation runs (quote style ignored)."""
+def _string_tokens(literal: str, defined: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """A string literal's content as lowercase words and punctuation runs (quote style ignored).
+
+    An escaped backslash counts as one: ``r'\\w'`` and ``'\\\\w'`` (what ``ast.unparse`` writes) are the same.
+    A word spelled exactly like a function defined in the code (doctests: ``>>> add(2, 3)``)
+    is that identifier: ``ID``. The match is case-sensitive: ``Add two numbers`` is prose
+    that a renamer leaves alone, and it must stay evidence.
+    """
     m = _QUOTES.match(literal)
-    return _STR_TOKENS.findall((m.group(2) if m else literal).lower())
+    words = _STR_TOKENS.findall((m.group(2) if m else literal).replace("\\\\", "\\"))
+    return ["ID" if w in defined else w.lower() for w in words]
+
+
+def _number(tok: str) -> str:
+    """A number literal spelled canonically (``2.60`` -> ``2.6``, ``1_000`` -> ``1000``); else as written."""
+    try:
+        if tok[:2].lower() in ("0x", "0o", "0b") or not any(c in tok for c in ".eEjJ"):
+            return str(int(tok, 0))
+        return repr(float(tok))
+    except ValueError:
+        return tok
 
 
 _DEF = re.compile(r"\b(?:def|class)\s+(\w+)")
+_PARENS = frozenset("()")
 
 
 def _code_tokens(code: str, out: list[str], abstract: bool = True) -> None:
     # Abstract view: a function's own name inside its docstring (doctests: `>>> add(2, 3)`) is an
-    # identifier too, so renaming the function changes nothing there either.
-    defined = {name.lower() for name in _DEF.findall(code)} if abstract else ()
+    # identifier too, so renaming the function changes nothing there either (case-sensitive:
+    # see _string_tokens). Round parentheses are dropped and numbers spelled canonically, so
+    # what a formatter rewrites (`if (a <= b):`, `2.60`) changes nothing.
+    defined = set(_DEF.findall(code)) if abstract else set()
     after_dot = False
     for m in _LEX.finditer(code):
         kind = m.lastgroup
@@ -96,11 +118,10 @@ def _code_tokens(code: str, out: list[str], abstract: bool = True) -> None:
         if kind == "i":
             out.append(tok if after_dot or tok in _KEEP else "ID" if abstract else tok.lower())
         elif kind == "s":
-            words = _string_tokens(tok)
-            out.extend(["ID" if w in defined else w for w in words] if defined else words)
-        elif kind == "c":
-            continue
-        else:
+            out.extend(_string_tokens(tok, defined))
+        elif kind == "n":
+            out.append(_number(tok))
+        elif kind == "o" and tok not in _PARENS:
             out.append(tok)
         after_dot = tok == "."
 
@@ -131,7 +152,7 @@ def code_views(text: str) -> tuple[list[str], list[str]]:
             abstract += words
             literal += words
             continue
-        defined = {name.lower() for name in _DEF.findall(piece)}
+        defined = set(_DEF.findall(piece))
         after_dot = False
         for m in _LEX.finditer(piece):
             kind = m.lastgroup
@@ -146,8 +167,12 @@ def code_views(text: str) -> tuple[list[str], list[str]]:
             elif kind == "s":
                 words = _string_tokens(tok)
                 literal += words
-                abstract += ["ID" if w in defined else w for w in words] if defined else words
-            elif kind != "c":
+                abstract += _string_tokens(tok, defined) if defined else words
+            elif kind == "n":
+                tok = _number(tok)
+                abstract.append(tok)
+                literal.append(tok)
+            elif kind == "o" and tok not in _PARENS:
                 abstract.append(tok)
                 literal.append(tok)
             after_dot = tok == "."

@@ -188,17 +188,44 @@ def test_every_planted_benchmark_problem_is_removed(decontaminated):
     train, planted, kept, report = decontaminated
     missed = [p.ref for p in planted if p.ref in kept]
     print(f"decontamination: planted {len(planted)}, removed {len(planted) - len(missed)}, missed {missed}")
-    assert not [m for m in missed if m.startswith("verbatim/")]
-    assert len(missed) <= 0.01 * len(planted)  # measured: 12 of 1992, all short renamed/reformatted MBPP/HumanEval
+    assert missed == []  # verbatim, reformatted and renamed, short problems included
 
 
 def test_mbpp_train_is_not_flagged(decontaminated):
     train, planted, kept, report = decontaminated
     false_positives = [t.ref for t in train if t.ref not in kept]
     print(f"decontamination false positives on MBPP train: {len(false_positives)} of {len(train)}: {false_positives}")
-    # Measured: 38 of 374, nearly all near-identical problems MBPP itself repeats across its splits
+    # Measured: 35 of 374, nearly all near-identical problems MBPP itself repeats across its splits
     # ("fourth power" / "fifth power", "first" / "last position"); docs/data.md lists them.
-    assert len(false_positives) <= 0.12 * len(train)
+    assert len(false_positives) <= 0.11 * len(train)
+
+
+def test_code_view_ignores_what_a_formatter_rewrites():
+    from harness.data.textnorm import code_view
+
+    original = "def area(b, h):\n    if (b > 0.50):\n        return ('ok' + r'\\w')\n    return b * h"
+    assert code_view(reformat(original), is_code=True) == code_view(original, is_code=True)
+    assert code_view(reformat(original), is_code=True, abstract=False) == code_view(original, is_code=True, abstract=False)
+
+
+def test_docstring_prose_survives_renaming_the_function():
+    from harness.data.textnorm import code_view
+
+    original = 'def add(x, y):\n    """Add two numbers\n    >>> add(2, 3)\n    """\n    return x + y\n'
+    view = code_view(rename(original), is_code=True)
+    assert view == code_view(original, is_code=True)
+    assert "add" in view  # the prose word is evidence; only the doctest call became ID
+
+
+def test_short_problem_needs_its_statement_and_its_code():
+    short = mbpp([52])[0]  # "Write a function to caluclate area of a parallelogram.": 3 lines of code
+    renamed = rename(short["code"])
+    recs = [alpaca(short["text"], renamed, "both"), alpaca("Multiply two numbers.", renamed, "code only"),
+            alpaca(short["text"], "def area(s):\n    return s * s * 0.5\n", "statement only")]
+    kept, report = clean(recs, HygieneConfig.from_dict({"exact_dedup": False, "near_dedup": False}),
+                         benchmarks=["mbpp"])
+    assert [e.ref for e in kept] == ["code only", "statement only"]
+    assert report["examples"]["contaminated"][0]["view"] == "text+code"
 
 
 def test_contamination_report_names_benchmark_and_task(decontaminated):
