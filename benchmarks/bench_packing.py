@@ -1,6 +1,10 @@
-"""Training throughput with and without packing on a tiny Llama (CPU), toy data.
+"""Training throughput with and without packing on a tiny Llama (CPU).
 
-    python benchmarks/bench_packing.py [--steps 30] [--batch-size 16]
+    python benchmarks/bench_packing.py [--steps 30] [--batch-size 16] [--data toy|mbpp]
+
+``toy`` sequences are short and uniform (little padding to save); ``mbpp`` uses the MBPP
+train split (task ids 601-974, problem text -> reference code, cut at 256 tokens), whose
+lengths vary widely, as real instruction data does.
 
 Prints real (non-padding) tokens per second for right-padded and padding-free packed
 batches, the padding share avoided, and the losses of the first batch both ways.
@@ -55,19 +59,38 @@ def run(rows, tok, *, packing: bool, pack_length: int | None, steps: int, batch_
     return {"tokens_per_s": round(tokens / seconds), "seconds": round(seconds, 2), "collator": collate.stats}
 
 
+def mbpp_rows(tok, cutoff: int = 256) -> list[dict]:
+    import json as _json
+
+    path = ROOT / "evaluators" / "data" / "mbpp.jsonl"
+    rows = []
+    for line in path.read_text().splitlines():
+        r = _json.loads(line)
+        if 601 <= r["task_id"] <= 974:
+            prompt = tok(f'"""{r["text"]}"""\n')["input_ids"]
+            answer = tok(r["code"].replace("\r\n", "\n"))["input_ids"] + [tok.eos_token_id]
+            ids = (prompt + answer)[:cutoff]
+            rows.append({"input_ids": ids, "labels": ([-100] * len(prompt) + answer)[:cutoff]})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data", choices=("toy", "mbpp"), default="toy")
     args = parser.parse_args()
     torch.set_num_threads(2)
     tok = tiny_tokenizer()
-    cfg = DataConfig.from_dict(yaml.safe_load((ROOT / "conf" / "data" / "toy.yaml").read_text()))
-    rows = prepare_data(cfg, tokenizer=tok, eval_benchmarks=["toy"], cache_dir=None).train
+    if args.data == "mbpp":
+        rows = mbpp_rows(tok)
+    else:
+        cfg = DataConfig.from_dict(yaml.safe_load((ROOT / "conf" / "data" / "toy.yaml").read_text()))
+        rows = prepare_data(cfg, tokenizer=tok, eval_benchmarks=["toy"], cache_dir=None).train
     while len(rows) < args.batch_size * (args.steps + 2):
         rows = rows + rows
-    modes = {"padded": (False, None), "packed_rows128": (True, 128), "packed_one_row": (True, None)}
+    modes = {"padded": (False, None), "packed_rows128": (True, 128), "packed_rows256": (True, 256), "packed_one_row": (True, None)}
     speeds: dict[str, list] = {m: [] for m in modes}
     for _ in range(args.repeats):  # interleaved, median: the machine may be shared
         for name, (packing, length) in modes.items():
