@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,28 @@ from evaluators.generate import GenerationSettings, generate
 __all__ = ["generate_samples", "write_results"]
 
 
-def generate_samples(model, tokenizer, benchmark: Benchmark, *, settings: GenerationSettings, progress: bool = False) -> list[dict[str, Any]]:
+def generate_samples(
+    model,
+    tokenizer,
+    benchmark: Benchmark,
+    *,
+    settings: GenerationSettings,
+    progress: bool = False,
+    format_prompt: Callable[[str], str] | None = None,
+    add_special_tokens: bool = True,
+) -> list[dict[str, Any]]:
+    """Completions for every task. ``format_prompt`` renders a task prompt with the training
+    template (instruct-style models must see at evaluation what they saw in training)."""
+    prompts = [t.prompt if format_prompt is None else format_prompt(t.prompt) for t in benchmark.tasks]
     completions = generate(
         model,
         tokenizer,
-        [t.prompt for t in benchmark.tasks],
+        prompts,
         settings=settings,
         stop=benchmark.stop,
         progress=progress,
         desc=f"generating {benchmark.name}",
+        add_special_tokens=add_special_tokens,
     )
     return [
         {"task_id": task.task_id, "sample": j, "completion": c}

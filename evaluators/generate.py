@@ -62,8 +62,13 @@ def generate(
     stop: Sequence[str],
     progress: bool = False,
     desc: str = "generating",
+    add_special_tokens: bool = True,
 ) -> list[list[str]]:
-    """Return ``n_samples`` completions per prompt (stop sequences and EOS cut off)."""
+    """Return ``n_samples`` completions per prompt (stop sequences and EOS cut off).
+
+    ``add_special_tokens=False`` for prompts already rendered by a chat template that writes
+    its own special tokens (they must not be added twice).
+    """
     import torch
     from tqdm import tqdm
     from transformers import StoppingCriteriaList
@@ -89,7 +94,9 @@ def generate(
     try:
         for start in range(0, len(expanded), settings.batch_size):
             chunk = expanded[start : start + settings.batch_size]
-            enc = tokenizer([p for _, p in chunk], return_tensors="pt", padding=True).to(device)
+            enc = tokenizer(
+                [p for _, p in chunk], return_tensors="pt", padding=True, add_special_tokens=add_special_tokens
+            ).to(device)
             width = enc["input_ids"].shape[1]
             stopper = _StopOnSequences(tokenizer, width, stop)
             with torch.inference_mode():

@@ -104,7 +104,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         from evaluators.generate import GenerationSettings
         from evaluators.sandbox import open_sandbox
         from evaluators.scoring import score
-        from harness.data import make_collator, prepare_data
+        from harness.data import format_prompt, make_collator, prepare_data
         from harness.methods import apply_method, build_optimizer, model_load_kwargs, prepare_for_generation, trainer_callbacks
         from harness.models import load_model, load_tokenizer, resolve_model
         from harness.train import resolve_device, train
@@ -139,6 +139,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         metrics.update(
             train_examples=len(data.train),
             data_dropped=sum((hygiene.get("dropped") or {}).values()),
+            data_dropped_by=dict(hygiene.get("dropped") or {}),  # per hygiene reason, mirrored to W&B's summary
         )
 
     # 3. train
@@ -193,6 +194,11 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
     settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed)
     with record.phase("generate"):
         gen_model = prepare_for_generation(applied.model, cfg.method)
+
+    def render_prompt(prompt: str) -> str:
+        # the training template, so an instruct-tuned adapter sees the format it learned
+        return prompt if data.template == "none" else format_prompt(prompt, data.template, tokenizer=tokenizer)
+
     with open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers) as sandbox:
         record.update(sandbox={"backend": sandbox.name, "isolation": sandbox.isolation, "image": sandbox.image})
         for spec in cfg.eval.benchmarks:
@@ -201,11 +207,19 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
                 options["prompt_format"] = spec.prompt_format
             benchmark = load_benchmark(spec.name, **options)
             with record.phase("generate"):
-                samples = generate_samples(gen_model, tokenizer, benchmark, settings=settings, progress=progress)
+                samples = generate_samples(
+                    gen_model, tokenizer, benchmark, settings=settings, progress=progress,
+                    format_prompt=render_prompt, add_special_tokens=data.template != "tokenizer",
+                )
             with record.phase("execute"):
                 scored = score(benchmark, samples, sandbox=sandbox, ks=cfg.eval.ks, timeout_s=cfg.eval.timeout_s, progress=progress)
             with record.phase("record"):
-                bench_metrics = {**scored.metrics, "generation": settings.as_record(), "per_task": scored.per_task}
+                bench_metrics = {
+                    **scored.metrics,
+                    "generation": settings.as_record(),
+                    "prompt_template": data.template,
+                    "per_task": scored.per_task,
+                }
                 write_results(record.dir / "eval" / spec.name, samples=samples, results=scored.results, metrics=bench_metrics)
             for k in cfg.eval.ks:
                 if f"pass@{k}" in scored.metrics:
