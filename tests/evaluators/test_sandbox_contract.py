@@ -128,6 +128,16 @@ def test_timeouts_are_enforced_from_outside(sandbox, host):
     assert 0.9 <= v.duration_s < 3.0
 
 
+@pytest.mark.parametrize("signal_name", ["SIGSTOP", "SIGKILL"])
+def test_a_stopped_or_killed_fork_server_is_replaced(sandbox, signal_name):
+    """A program's parent is the worker's fork server; stopping or killing it costs time, never verdicts."""
+    attack = f"import os, signal\nos.kill(os.getppid(), signal.{signal_name})\nassert False\n"
+    programs = [Program("attack", attack, timeout_s=TIMEOUT_S), Program("good", GOOD), Program("bad", BAD)]
+    attack_v, good, bad = sandbox.run(programs)
+    assert not attack_v.passed and good.status == "passed" and bad.status == "failed", (attack_v, good, bad)
+    assert [v.status for v in sandbox.run([Program("g", GOOD), Program("b", BAD)])] == ["passed", "failed"]
+
+
 def _processes_of(marker: str) -> list[int]:
     """Processes that belong to one sandbox: ``marker`` (its run directory, or its container id)
     appears in their cwd, environment or cgroup. Other users' sandboxes do not count."""
