@@ -96,7 +96,6 @@ def main() -> None:
         for name, (packing, length) in modes.items():
             r = run(rows, tok, packing=packing, pack_length=length, steps=args.steps, batch_size=args.batch_size)
             speeds[name].append(r["tokens_per_s"])
-            stats = r["collator"]
     median = {m: sorted(v)[len(v) // 2] for m, v in speeds.items()}
     print(json.dumps({"tokens_per_s_runs": speeds, "median": median}, indent=1))
     base = median["padded"]

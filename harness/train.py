@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.config import TrainConfig
 from harness.errors import TrialFailed
@@ -148,7 +147,6 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train ``model`` in place. Raises TrialFailed on NaN loss; returns early when ``report`` says stop."""
-    import torch
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -203,8 +201,8 @@ def train(
         with _PeakMemory(device) as mem:
             out = trainer.train()
         seconds = time.perf_counter() - started
-        # Eval loss of the final weights (a pruned trial keeps its last reported one).
-        final_eval = None if watch.pruned_at is not None else trainer.evaluate()["eval_loss"]
+        # Eval loss of the final weights (a pruned trial keeps the one it was pruned on).
+        final_eval = watch.last.get("eval_loss") if watch.pruned_at is not None else trainer.evaluate()["eval_loss"]
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         if config is not None:

@@ -8,7 +8,6 @@ It knows nothing of Optuna; the sweep passes ``report(step, eval_loss) -> stop?`
 from __future__ import annotations
 
 import dataclasses
-import json
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -183,9 +182,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
             peak_memory_mb=result.peak_memory_mb,
         )
     if result.stopped_early:
-        last = [r for r in _history(record.dir) if "eval_loss" in r]
-        metrics["eval_loss"] = last[-1]["eval_loss"] if last else None
-        raise Pruned(f"pruned at step {result.steps} (eval_loss {metrics['eval_loss']:.4f})")
+        raise Pruned(f"pruned at step {result.steps} (eval_loss {result.eval_loss:.4f})")
 
     with record.phase("record"):
         applied.model.save_pretrained(record.dir / "adapter")
@@ -226,14 +223,3 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
                     metrics[f"{spec.name}/pass@{k}"] = scored.metrics[f"pass@{k}"]
     return metrics
 
-
-def _history(trial_dir: Path) -> list[dict[str, Any]]:
-    rows = []
-    path = trial_dir / "history.jsonl"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn last line from a killed process
-    return rows

@@ -4,7 +4,6 @@ all go through ``from_pretrained``."""
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,3 @@ def load_model(path: str, *, cfg: ModelConfig, device: str, extra: dict[str, Any
         model.to(device)
     return model
 
-
-def model_info(path: str) -> dict[str, Any]:
-    build = Path(path) / "build.json"
-    return json.loads(build.read_text()) if build.exists() else {}
