@@ -14,12 +14,12 @@ from harness.methods._base import (
     AppliedMethod,
     MethodConfig,
     check_fraction,
-    check_positive_float,
     check_positive_int,
     count_parameters,
     jsonable,
 )
-from harness.methods.targets import check_target_spec, resolve_target_modules
+from harness.methods.lora import check_lora_knobs
+from harness.methods.targets import resolve_target_modules
 
 __all__ = ["AdaloraMethodConfig", "apply"]
 
@@ -65,13 +65,7 @@ class AdaloraMethodConfig(MethodConfig):
             raise ConfigError("method.orth_reg_weight", self.orth_reg_weight, "must be a non-negative number")
         if self.total_step is not None:
             check_positive_int("total_step", self.total_step)
-        if self.lora_alpha is not None:
-            check_positive_float("lora_alpha", self.lora_alpha)
-        check_positive_float("alpha_ratio", self.alpha_ratio)
-        check_fraction("lora_dropout", self.lora_dropout)
-        check_target_spec(self.target_modules)
-        if not isinstance(self.target_modules, str):
-            object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        check_lora_knobs(self)
 
     @property
     def alpha(self) -> float:

@@ -37,6 +37,17 @@ _REQUIRED_FLAG = {
 }
 
 
+def check_lora_knobs(cfg: Any) -> None:
+    """Checks shared by every LoRA-shaped config (lora family, adalora); freezes a target list to a tuple."""
+    if cfg.lora_alpha is not None:
+        check_positive_float("lora_alpha", cfg.lora_alpha)
+    check_positive_float("alpha_ratio", cfg.alpha_ratio)
+    check_fraction("lora_dropout", cfg.lora_dropout)
+    check_target_spec(cfg.target_modules)
+    if not isinstance(cfg.target_modules, str):
+        object.__setattr__(cfg, "target_modules", tuple(cfg.target_modules))
+
+
 @dataclass(frozen=True)
 class LoraMethodConfig(MethodConfig):
     """LoRA knobs, as in peft.LoraConfig.
@@ -60,13 +71,7 @@ class LoraMethodConfig(MethodConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive_int("r", self.r)
-        if self.lora_alpha is not None:
-            check_positive_float("lora_alpha", self.lora_alpha)
-        check_positive_float("alpha_ratio", self.alpha_ratio)
-        check_fraction("lora_dropout", self.lora_dropout)
-        check_target_spec(self.target_modules)
-        if not isinstance(self.target_modules, str):
-            object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        check_lora_knobs(self)
         check_choice("init_lora_weights", self.init_lora_weights, _INITS)
         check_bool("use_rslora", self.use_rslora)
         check_bool("use_dora", self.use_dora)
