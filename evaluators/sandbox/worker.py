@@ -9,36 +9,49 @@ Protocol (JSON lines):
     stdout  {"ready": true, ...}                                  once, after start-up
             {"id", "status", "detail", "message", "duration_s"}   one verdict per program, in completion order
 
-For every program the worker (a warm parent that imported the common stdlib once):
+Three kinds of process:
 
-1. forks a child that starts a new session (its own process group), drops privileges when
-   running as root, applies rlimits (memory, CPU, file size, open files), points stdin at
-   /dev/null and stdout/stderr at a capped pipe, closes every other descriptor, becomes a
-   child subreaper (daemons it spawns stay its children), then ``exec``s the program;
-2. enforces the wall-clock timeout from outside: at the deadline it SIGKILLs the whole
-   process group; output beyond the cap is killed the same way;
+- the **worker** (this event loop) reads programs, hands each to a ready child, enforces the
+  wall-clock deadline from outside and writes verdicts;
+- the **fork server** ("zygote"), forked once from the warm worker, forks children on request
+  and reaps them when asked, so the event loop never forks (its writes would otherwise
+  un-share the warm heap after every fork);
+- one **child** per program. It is forked *before* its program arrives: it starts a new session
+  (its own process group), drops privileges when running as root, becomes non-dumpable (no
+  ptrace or /proc/pid/mem from its siblings), applies rlimits (memory, file size, open files),
+  points stdin at /dev/null and stdout/stderr at a capped pipe, closes every other descriptor,
+  becomes a child subreaper (daemons it spawns stay its children), then waits on a private
+  pipe. The worker keeps ``--workers`` such children ready, so forking and setting up the next
+  one overlaps the programs running now; at most ``--workers`` programs run at once.
+
+For every program the worker:
+
+1. writes ``nonce timeout`` and the source into a ready child's pipe and starts the clock;
+   the child sets its CPU limit and ``exec``s the program;
+2. at the deadline SIGKILLs the child's whole process group; output beyond the cap is killed
+   the same way;
 3. reads the child's result from a private pipe. A pass needs both a result carrying the
    per-program random nonce *and* a clean exit: ``os._exit(0)``, ``sys.exit(0)``, printing
    "passed" or killing the worker never produce one;
 4. kills anything the program left behind (its process group and any orphan re-parented
-   to the worker) before the next verdict is written.
+   to the worker) and empties its scratch directory before the next verdict is written.
 
-A child killed by a signal nobody in the sandbox should have sent (SIGKILL/SIGTERM while
-siblings were running) is re-run once alone, so a program that signals its siblings cannot
-change their verdicts.
+A program that was disturbed by a neighbour is judged again alone: killed by a signal nobody
+in the sandbox should have sent (SIGKILL/SIGTERM while siblings were running), starved by a
+fork bomb next to it, found *stopped* at its deadline (a sibling sent SIGSTOP), or running
+when the fork server died.
 """
 
 from __future__ import annotations
 
+import _signal
 import argparse
-import gc
 import collections
 import ctypes
-import errno
+import gc
 import json
 import os
 import resource
-import secrets
 import selectors
 import shutil
 import signal
@@ -47,13 +60,15 @@ import struct
 import sys
 import time
 import traceback
-from collections.abc import Sequence
 
 # Warm the modules generated programs import most, so forked children do not pay for them.
+# Not ``random`` (nor secrets, statistics, tempfile, which import it): its at-fork hook reseeds
+# the generator in every child, ~40 page faults and ~0.2 ms per fork on our 2-core VM.
 import bisect, collections.abc, copy, dataclasses, decimal, fractions, functools, hashlib, heapq  # noqa: E401,F401
-import itertools, math, operator, random, re, statistics, string, typing  # noqa: E401,F401
+import itertools, math, operator, re, string, typing  # noqa: E401,F401
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -63,9 +78,12 @@ SELF_INFLICTED = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, s
 OUTPUT_TAIL = 2048
 ABUSIVE_PROCESSES = 16  # a program killed with more processes than this was a fork bomb
 DETAIL_MAX = 2000
-_REQUEST = struct.Struct("!cqdI")  # fork server request: kind, pid (R), timeout_s (F), body size (F)
+SETUP_FAILED = 70  # exit code of a child whose sandbox set-up failed (an infrastructure failure)
+MAX_SETUP_FAILURES = 3  # children in a row that fail to set up before the worker gives up
+_REQUEST = struct.Struct("!cqI")  # fork server request: kind, pid (R), body size (F: the scratch path)
 _ANSWER = struct.Struct("!q")  # pid (F, -1 when the fork failed) or wait status (R, -1 when not ours)
-ZYGOTE_TIMEOUT_S = 1.0  # a fork server that does not answer this fast was stopped from inside: replace it
+_SIGXFSZ, _SIGINT = int(signal.SIGXFSZ), int(signal.SIGINT)
+ZYGOTE_TIMEOUT_S = 1.0  # a fork server that leaves a request unanswered this long was stopped: replace it
 
 try:
     _libc = ctypes.CDLL(None, use_errno=True)
@@ -73,9 +91,9 @@ except OSError:  # pragma: no cover - static Pythons
     _libc = None
 
 
-def _prctl_subreaper() -> None:
+def _prctl(option: int, value: int) -> None:
     if _libc is not None:
-        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        _libc.prctl(option, value, 0, 0, 0)
 
 
 def _children_of(pid: int) -> list[int]:
@@ -94,19 +112,29 @@ def _children_of(pid: int) -> list[int]:
     return kids
 
 
+def _stat_fields(pid: int) -> list[bytes]:
+    """Fields of /proc/pid/stat after the command name (state first); [] if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _group_size(pgid: int) -> int:
     """How many processes are in process group ``pgid`` (from /proc/*/stat)."""
     n = 0
     for name in os.listdir("/proc"):
         if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
+            fields = _stat_fields(int(name))
             if len(fields) > 2 and int(fields[2]) == pgid:
                 n += 1
     return n
+
+
+def _is_stopped(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] in (b"T", b"t")
 
 
 def _kill_tree(pid: int) -> None:
@@ -134,48 +162,61 @@ def _kill_tree(pid: int) -> None:
 # --------------------------------------------------------------------------- the child
 
 
-def _child_main(job: "Job", cfg: argparse.Namespace, result_fd: int, out_w: int) -> None:
-    """Runs in the forked child. Never returns."""
-    _exit, _write, _dumps, _monotonic = os._exit, os.write, json.dumps, time.monotonic
+def _child_main(cfg: argparse.Namespace, result_fd: int, scratch: str, job_r: int, result_w: int, out_w: int) -> None:
+    """Runs in the forked child: set up, wait for the program on ``job_r``, run it. Never returns."""
+    _exit, _write = os._exit, os.write
+    job_fd = result_fd + 1
     try:
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
-        os.dup2(job.result_w, result_fd)
-        os.set_inheritable(result_fd, True)
+        os.dup2(result_w, result_fd)
+        os.dup2(job_r, job_fd)
         os.closerange(3, result_fd)
-        os.closerange(result_fd + 1, 65536)
-        _prctl_subreaper()
-        scratch = job.scratch
+        os.closerange(job_fd + 1, 65536)
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
         if os.getuid() == 0 and cfg.drop_root:
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-        if _libc is not None:  # die with the worker, whatever happens to it (set after setuid, which clears it)
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the fork server (set after setuid, which clears it)
+        _prctl(PR_SET_DUMPABLE, 0)  # siblings of the same uid cannot ptrace us or read /proc/<pid>/mem
         os.chdir(scratch)
         mem = cfg.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        cpu = int(job.timeout_s) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         fsize = cfg.file_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
         if cfg.nproc:
             resource.setrlimit(resource.RLIMIT_NPROC, (cfg.nproc, cfg.nproc))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file raises OSError instead of killing
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # A too-large file raises OSError instead of killing. (_signal: no enum conversions, fewer page faults.)
+        _signal.signal(_SIGXFSZ, _signal.SIG_IGN)
+        _signal.signal(_SIGINT, _signal.SIG_DFL)
         os.environ["HOME"] = os.environ["TMPDIR"] = scratch  # the rest was cleaned once in main()
         # sys.stdin/stdout/stderr already wrap fds 0/1/2, which now point at /dev/null and the capped pipe
         sys.argv = ["<program>"]
-        nonce, source = job.nonce, job.source
-        job.nonce = job.source = ""
         gc.disable()  # fewer copy-on-write page faults; the child is short-lived
+
+        # Ready: wait for "nonce timeout_s\n" + source. EOF without one = not needed after all.
+        chunks = []
+        while True:
+            chunk = os.read(job_fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(job_fd)
+        if not chunks:
+            _exit(0)
+        head, _, source = b"".join(chunks).partition(b"\n")
+        nonce, timeout_s = head.decode().split()
+        cpu = int(float(timeout_s)) + 2
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        source = source.decode("utf-8", "surrogatepass")
     except BaseException:  # noqa: BLE001 - the sandbox itself failed to set up
-        _exit(70)
+        _exit(SETUP_FAILED)
 
     status, detail, message = "passed", "", ""
     try:
@@ -194,18 +235,46 @@ def _child_main(job: "Job", cfg: argparse.Namespace, result_fd: int, out_w: int)
         except BaseException as e:  # noqa: BLE001
             status, detail, message = "error", _describe(e), str(e)
     try:
-        left = _children_of(os.getpid())
-        if left:
+        if _has_children():
+            left = _children_of(os.getpid())
             for p in left:
                 _kill_tree(p)
-            if status == "passed":
+            if left and status == "passed":
                 status, message = "failed", "left background processes running"
                 detail = f"left {len(left)} background process(es) running after the program ended"
-        payload = _dumps({"n": nonce, "s": status, "d": detail[:DETAIL_MAX], "m": message[:DETAIL_MAX]})
-        _write(result_fd, payload.encode())
+        _write(result_fd, _encode_result(nonce, status, detail[:DETAIL_MAX], message[:DETAIL_MAX]))
     except BaseException:  # noqa: BLE001
         _exit(71)
     _exit(0)
+
+
+def _has_children() -> bool:
+    """Does this process still have children (reaping the exited ones)? One syscall in the common case."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+
+
+def _encode_result(nonce: str, status: str, detail: str, message: str) -> bytes:
+    """``nonce status len(detail)`` NL detail message (cheaper in the child than json: fewer pages touched)."""
+    return f"{nonce} {status} {len(detail)}\n{detail}{message}".encode("utf-8", "surrogatepass")
+
+
+def _decode_result(raw: bytes) -> tuple[str, str, str, str] | None:
+    """(nonce, status, detail, message), or None when ``raw`` is not a well-formed result."""
+    try:
+        head, _, rest = raw.decode("utf-8", "surrogatepass").partition("\n")
+        nonce, status, n = head.split(" ")
+        n = int(n)
+    except ValueError:
+        return None
+    if status not in ("passed", "failed", "error", "oom") or not 0 <= n <= len(rest):
+        return None
+    return nonce, status, rest[:n], rest[n:]
 
 
 def _describe(e: BaseException) -> str:
@@ -224,17 +293,16 @@ def _describe(e: BaseException) -> str:
 def _zygote_main(sock: socket.socket, cfg: argparse.Namespace, result_fd: int) -> None:
     """The fork server ("zygote"). Runs in a process forked from the warm worker; never returns.
 
-    It does nothing but fork children and reap them when the worker asks, so between forks it
-    writes to very few pages. The worker's event loop no longer forks, so its own writes stop
-    un-sharing (copy-on-write faulting) the warm heap after every fork; on this VM each such
-    fault costs ~2.5 us and the event loop took ~250 per program. Requests (``_REQUEST`` header):
+    It does nothing but fork children and reap them, answering requests in the order they
+    came, so between forks it writes to very few pages (after a fork every page it writes
+    costs a copy-on-write fault, ~2.5 us on our VM). Requests (``_REQUEST`` header):
 
-        F, timeout_s, body = nonce + scratch + NUL + source, fds [result_w, out_w]  -> pid (-1: fork failed)
-        R, pid                                                                     -> wait status (-1: not ours)
+        F, body = scratch path, fds [job_r, result_w, out_w]   -> pid (-1: fork failed)
+        R, pid                                                -> wait status (-1: not ours)
     """
     try:
-        if _libc is not None:
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _prctl(PR_SET_DUMPABLE, 0)
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)  # the verdict stream and the programs' stream belong to the worker alone
         os.dup2(devnull, 1)
@@ -243,15 +311,14 @@ def _zygote_main(sock: socket.socket, cfg: argparse.Namespace, result_fd: int) -
         os.closerange(keep + 1, 65536)
         # Every object this loop touches costs a page fault per fork, hence the lean decoding.
         recvmsg, sendall, unpack, answer = sock.recvmsg, sock.sendall, _REQUEST.unpack, _ANSWER.pack
-        cmsg_space = socket.CMSG_SPACE(8)
-        job = Job({"id": "", "source": ""})
+        cmsg_space = socket.CMSG_SPACE(12)
         while True:
             head, ancdata, _, _ = recvmsg(_REQUEST.size, cmsg_space)
             if not head:
                 os._exit(0)
             if len(head) < _REQUEST.size:
                 head += _recv_exact(sock, _REQUEST.size - len(head))
-            kind, pid, job.timeout_s, size = unpack(head)
+            kind, pid, size = unpack(head)
             if kind == b"R":
                 try:
                     status = os.waitpid(pid, 0)[1]
@@ -259,18 +326,15 @@ def _zygote_main(sock: socket.socket, cfg: argparse.Namespace, result_fd: int) -
                     status = -1
                 sendall(answer(status))
                 continue
-            fds = struct.unpack("2i", ancdata[0][2][:8])
-            body = _recv_exact(sock, size)  # nonce (32 hex digits), scratch, NUL, source
-            sep = body.index(0, 32)
-            job.nonce, job.scratch = body[:32].decode(), body[32:sep].decode()
-            job.source, job.result_w = body[sep + 1:].decode("utf-8", "surrogatepass"), fds[0]
+            fds = struct.unpack("3i", ancdata[0][2][:12])
+            scratch = _recv_exact(sock, size).decode()
             try:
                 pid = os.fork()
             except BlockingIOError:  # a fork bomb next door exhausted the pids
                 pid = -1
             if pid == 0:
                 sock.close()
-                _child_main(job, cfg, result_fd, fds[1])
+                _child_main(cfg, result_fd, scratch, *fds)
             for fd in fds:
                 os.close(fd)
             sendall(answer(pid))
@@ -288,17 +352,13 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-class ZygoteLost(Exception):
-    """The fork server died or stopped answering (a program killed or stopped it)."""
-
-
 # --------------------------------------------------------------------------- the parent
 
 
 class Job:
-    __slots__ = ("id", "source", "timeout_s", "solo", "retried", "nonce", "scratch", "pid", "pidfd",
-                 "result_r", "result_w", "out_r", "out_bytes", "out_tail", "start", "deadline",
-                 "killed_by_us", "why_killed", "overlapped", "disturbed")
+    """A program to judge (it may be run twice: once more alone when a neighbour disturbed it)."""
+
+    __slots__ = ("id", "source", "timeout_s", "solo", "retried")
 
     def __init__(self, req: dict) -> None:
         self.id = str(req["id"])
@@ -306,10 +366,24 @@ class Job:
         self.timeout_s = float(req.get("timeout_s", 3.0))
         self.solo = False
         self.retried = False
-        self.overlapped = False
-        self.disturbed = False
-        self.killed_by_us = False
-        self.why_killed = ""
+
+
+class Child:
+    """One forked child: asked for, ready (idle), running a job, then exited and waiting to be reaped."""
+
+    __slots__ = ("slot", "scratch", "gen", "pid", "pidfd", "job_w", "result_r", "out_r", "job", "pending",
+                 "out_bytes", "out_tail", "nonce", "start", "end", "deadline", "killed_by_us", "why_killed",
+                 "overlapped", "disturbed")
+
+    def __init__(self, slot: int, scratch: str, gen: int) -> None:
+        self.slot, self.scratch, self.gen = slot, scratch, gen
+        self.pid = self.pidfd = -1
+        self.job: Job | None = None
+        self.pending = b""
+        self.out_bytes, self.out_tail = 0, b""
+        self.killed_by_us, self.why_killed = False, ""
+        self.overlapped = self.disturbed = False
+        self.start = self.end = self.deadline = 0.0
 
 
 class Worker:
@@ -317,17 +391,23 @@ class Worker:
         self.cfg = cfg
         self.sel = selectors.DefaultSelector()
         self.queue: collections.deque[Job] = collections.deque()
-        self.active: dict[int, Job] = {}
-        self.free_slots = list(range(cfg.workers))
-        self.slot_of: dict[int, int] = {}
+        self.ready: collections.deque[Child] = collections.deque()  # forked, set up, waiting for a job
+        self.running: dict[int, Child] = {}  # pid -> child running a job
+        self.exited: dict[int, Child] = {}  # pid -> child that exited, reap asked from the fork server
+        self.asks: collections.deque = collections.deque()  # (kind, child, sent at), answered in order
+        self.answers = b""
+        # Scratch slots: one per running, ready and being-reaped child.
+        self.free_slots = list(range(3 * cfg.workers))
         self.stdin_buf = b""
         self.stdin_eof = False
-        self.result_fd = 100 + secrets.randbelow(150)
+        self.result_fd = 100 + os.urandom(1)[0] % 150
         self.pid = os.getpid()
         self.fork_retry_at = 0.0
+        self.setup_failures = 0
         self.outbox: list[str] = []
         self.zygote_pid = 0
         self.zygote: socket.socket | None = None
+        self.gen = 0  # fork server generation; children of an older one are ours to reap
 
     # ---- plumbing
 
@@ -367,186 +447,282 @@ class Worker:
         theirs.close()
         ours.settimeout(ZYGOTE_TIMEOUT_S)
         self.zygote_pid, self.zygote = pid, ours
+        self.sel.register(ours, selectors.EVENT_READ, ("zygote", None))
 
     def replace_zygote(self) -> None:
         """Kill and reap the fork server, then start a fresh one. Its children are now ours.
 
-        Its death SIGKILLs the programs in flight (their parent-death signal), and the worker may have
-        stalled up to ZYGOTE_TIMEOUT_S waiting for it: whatever they are judged, unless passed, is
-        judged again alone."""
-        for job in self.active.values():
-            job.disturbed = True
+        Its death SIGKILLs its children (their parent-death signal): the programs in flight are
+        judged again alone unless they passed, ready children are dropped, and the reaps it still
+        owed are done here."""
+        self.sel.unregister(self.zygote)
         self.zygote.close()
         try:
             os.kill(self.zygote_pid, signal.SIGKILL)
         except OSError:
             pass
         try:
-            os.waitpid(self.zygote_pid, 0)
+            os.waitpid(self.zygote_pid, 0)  # once it is reaped, its children are re-parented to us
         except ChildProcessError:
             pass
+        self.gen += 1
+        asks, self.asks, self.answers = self.asks, collections.deque(), b""
+        for child in self.running.values():
+            child.disturbed = True
+            _kill_quietly(child.pid)
+        for child in self.ready:
+            _kill_quietly(child.pid)
+        for kind, child, _ in asks:
+            if kind == b"F":
+                self.discard(child)  # forked or not: an orphan is killed by the next sweep
+            else:
+                self.reaped(child, _waitpid(child.pid))
         self.start_zygote()
 
-    def ask_zygote(self, kind: bytes, pid: int = 0, timeout_s: float = 0.0, body: bytes = b"",
-                   fds: Sequence[int] = ()) -> int:
+    def ask(self, kind: bytes, child: Child, pid: int = 0, body: bytes = b"", fds: tuple = ()) -> bool:
+        """Send a request to the fork server; its answer is handled in the event loop."""
+        head = _REQUEST.pack(kind, pid, len(body))
         try:
-            head = _REQUEST.pack(kind, pid, timeout_s, len(body))
             if fds:
-                socket.send_fds(self.zygote, [head], list(fds))
+                socket.send_fds(self.zygote, [head + body], list(fds))
             else:
                 self.zygote.sendall(head)
-            self.zygote.sendall(body)
-            return _ANSWER.unpack(_recv_exact(self.zygote, _ANSWER.size))[0]
-        except (OSError, EOFError):  # socket.timeout is an OSError
+        except OSError:  # dead, or stopped with a full socket buffer (socket.timeout is an OSError)
             self.replace_zygote()
-            raise ZygoteLost() from None
+            return False
+        self.asks.append((kind, child, time.monotonic()))
+        return True
 
-    def reap(self, pid: int) -> int:
-        """Wait status of an exited child (the fork server's child, or ours once the server died)."""
+    def read_answers(self) -> None:
         try:
-            status = self.ask_zygote(b"R", pid=pid)
-            if status != -1:
-                return status
-        except ZygoteLost:
-            pass
-        return os.waitpid(pid, 0)[1]
+            data = self.zygote.recv(1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            self.replace_zygote()
+            return
+        self.answers += data
+        size = _ANSWER.size
+        while len(self.answers) >= size and self.asks:
+            (value,) = _ANSWER.unpack_from(self.answers)
+            self.answers = self.answers[size:]
+            kind, child, _ = self.asks.popleft()
+            if kind == b"F":
+                self.forked(child, value)
+            else:
+                self.reaped(child, value if value != -1 else _waitpid(child.pid))
+
+    # ---- children
+
+    def top_up(self) -> None:
+        """Ask for children until ``workers`` are ready or on their way."""
+        forking = sum(kind == b"F" for kind, _, _ in self.asks)
+        while len(self.ready) + forking < self.cfg.workers and self.free_slots:
+            if time.monotonic() < self.fork_retry_at:
+                return
+            slot = self.free_slots.pop()
+            child = Child(slot, os.path.join(self.cfg.scratch, f"slot-{slot}"), self.gen)
+            job_r, child.job_w = os.pipe()
+            os.set_blocking(child.job_w, False)  # a big program is written as the child reads it
+            child.result_r, result_w = os.pipe()
+            child.out_r, out_w = os.pipe()
+            sent = self.ask(b"F", child, body=child.scratch.encode(), fds=(job_r, result_w, out_w))
+            for fd in (job_r, result_w, out_w):
+                os.close(fd)
+            if not sent:
+                self.discard(child)
+                return
+            forking += 1
+
+    def forked(self, child: Child, pid: int) -> None:
+        if pid < 0:  # a fork bomb next door exhausted the pids: try again shortly
+            self.discard(child)
+            self.fork_retry_at = time.monotonic() + 0.02
+            return
+        child.pid = pid
+        child.pidfd = os.pidfd_open(pid)
+        self.sel.register(child.pidfd, selectors.EVENT_READ, ("exit", child))
+        self.ready.append(child)
+
+    def discard(self, child: Child, strays: bool = True) -> None:
+        """Close a child's pipes, empty its scratch and free its slot (its process is dead, or will be swept)."""
+        for fd in (child.job_w, child.result_r, child.out_r, child.pidfd):
+            if fd >= 0:
+                os.close(fd)
+        child.job_w = child.result_r = child.out_r = child.pidfd = -1
+        self.sweep(child.scratch, strays)
+        self.free_slots.append(child.slot)
+
+    def drop_ready(self) -> None:
+        """Kill every ready child (a neighbour may have stopped them); fresh ones are forked."""
+        for child in self.ready:
+            _kill_quietly(child.pid)
 
     # ---- scheduling
 
     def can_start(self) -> bool:
-        if not self.queue or not self.free_slots or time.monotonic() < self.fork_retry_at:
+        if not self.queue or not self.ready:
             return False
-        if any(j.solo for j in self.active.values()):
+        if any(c.job.solo for c in self.running.values()):
             return False
         if self.queue[0].solo:
-            return not self.active
-        return True
+            return not self.running
+        return len(self.running) < self.cfg.workers
 
-    def start(self, job: Job) -> bool:
-        slot = self.free_slots.pop()
-        job.scratch = os.path.join(self.cfg.scratch, f"slot-{slot}")
-        job.nonce = secrets.token_hex(16)
-        job.result_r, job.result_w = os.pipe()
-        job.out_r, out_w = os.pipe()
-        job.out_bytes, job.out_tail = 0, b""
-        job.killed_by_us, job.why_killed, job.disturbed = False, "", False
-        body = (job.nonce + job.scratch + "\0" + job.source).encode("utf-8", "surrogatepass")
+    def start(self, job: Job) -> None:
+        child = self.ready.popleft()
+        child.job = job
+        child.nonce = os.urandom(16).hex()
+        data = f"{child.nonce} {job.timeout_s!r}\n".encode() + job.source.encode("utf-8", "surrogatepass")
         try:
-            pid = self.ask_zygote(b"F", timeout_s=job.timeout_s, body=body, fds=(job.result_w, out_w))
-        except ZygoteLost:
-            pid = -1
-        if pid < 0:  # a fork bomb next door exhausted the pids, or the server was killed: try again shortly
-            for fd in (job.result_r, job.result_w, job.out_r, out_w):
-                os.close(fd)
-            self.free_slots.append(slot)
-            self.fork_retry_at = time.monotonic() + 0.02
-            return False
-        os.close(out_w)
-        os.close(job.result_w)
-        job.pid = pid
-        job.start = time.monotonic()
-        job.deadline = job.start + job.timeout_s
-        job.overlapped = bool(self.active)
-        for other in self.active.values():
+            n = os.write(child.job_w, data)  # the pipe is empty: never BlockingIOError
+        except OSError:  # it died while waiting (a program killed it): run the job on another one
+            self.queue.appendleft(job)
+            child.job = None
+            self.exited[child.pid] = child  # its exit is noticed and reaped as a ready child's
+            return
+        child.start = time.monotonic()
+        child.deadline = child.start + job.timeout_s
+        child.overlapped = bool(self.running)
+        for other in self.running.values():
             other.overlapped = True
-        self.active[pid] = job
-        self.slot_of[pid] = slot
-        os.set_blocking(job.out_r, False)
-        os.set_blocking(job.result_r, False)
-        self.sel.register(job.out_r, selectors.EVENT_READ, ("out", job))
-        job.pidfd = os.pidfd_open(pid)
-        self.sel.register(job.pidfd, selectors.EVENT_READ, ("exit", job))
-        return True
+        self.running[child.pid] = child
+        os.set_blocking(child.out_r, False)
+        os.set_blocking(child.result_r, False)
+        self.sel.register(child.out_r, selectors.EVENT_READ, ("out", child))
+        if n < len(data):  # a big program: write the rest as the child reads
+            child.pending = data[n:]
+            self.sel.register(child.job_w, selectors.EVENT_WRITE, ("in", child))
+        else:
+            os.close(child.job_w)
+            child.job_w = -1
 
-    def kill(self, job: Job, why: str) -> None:
-        if not job.killed_by_us:
-            job.killed_by_us, job.why_killed = True, why
-            if _group_size(job.pid) > ABUSIVE_PROCESSES:  # a fork bomb starves its siblings: judge them again
-                for other in self.active.values():
-                    if other is not job:
+    def write_job(self, child: Child) -> None:
+        try:
+            n = os.write(child.job_w, child.pending)
+        except BlockingIOError:
+            return
+        except OSError:
+            n = len(child.pending)  # the child is gone; its exit tells the rest
+        child.pending = child.pending[n:]
+        if not child.pending:
+            self.sel.unregister(child.job_w)
+            os.close(child.job_w)
+            child.job_w = -1
+
+    def kill(self, child: Child, why: str) -> None:
+        if not child.killed_by_us:
+            child.killed_by_us, child.why_killed = True, why
+            if _group_size(child.pid) > ABUSIVE_PROCESSES:  # a fork bomb starves its siblings: judge them again
+                for other in self.running.values():
+                    if other is not child:
                         other.disturbed = True
         for kill in (os.killpg, os.kill):
             try:
-                kill(job.pid, signal.SIGKILL)
+                kill(child.pid, signal.SIGKILL)
             except OSError:
                 pass
 
-    def read_output(self, job: Job) -> None:
+    def read_output(self, child: Child) -> None:
         try:
-            chunk = os.read(job.out_r, 1 << 16)
+            chunk = os.read(child.out_r, 1 << 16)
         except BlockingIOError:
             return
         if not chunk:
-            self.sel.unregister(job.out_r)
-            os.close(job.out_r)
-            job.out_r = -1
+            self.sel.unregister(child.out_r)
+            os.close(child.out_r)
+            child.out_r = -1
             return
-        job.out_bytes += len(chunk)
-        job.out_tail = (job.out_tail + chunk)[-OUTPUT_TAIL:]
-        if job.out_bytes > self.cfg.output_limit_mb * 1024 * 1024:
-            self.kill(job, "output")
+        child.out_bytes += len(chunk)
+        child.out_tail = (child.out_tail + chunk)[-OUTPUT_TAIL:]
+        if child.out_bytes > self.cfg.output_limit_mb * 1024 * 1024:
+            self.kill(child, "output")
 
-    def finish(self, job: Job) -> None:
-        pid = job.pid
-        for kill in (os.killpg, os.kill):  # whatever the program left in its group dies with it
-            try:
-                kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        wstatus = self.reap(pid)
-        duration = time.monotonic() - job.start
-        self.sel.unregister(job.pidfd)
-        os.close(job.pidfd)
+    def exited_event(self, child: Child) -> None:
+        """The child's pidfd fired: it exited (or died while ready). Reap it through its parent."""
+        child.end = time.monotonic()
+        self.sel.unregister(child.pidfd)
+        os.close(child.pidfd)
+        child.pidfd = -1
+        if child.job is not None:
+            del self.running[child.pid]
+            for kill in (os.killpg, os.kill):  # whatever the program left in its group dies with it
+                try:
+                    kill(child.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        elif child in self.ready:
+            self.ready.remove(child)
+        self.exited[child.pid] = child
+        if child.gen != self.gen or not self.ask(b"R", child, pid=child.pid):
+            self.reaped(child, _waitpid(child.pid))  # its fork server is gone: it is our child now
+
+    def reaped(self, child: Child, wstatus: int) -> None:
+        if self.exited.pop(child.pid, None) is None:
+            return  # already handled (reaped twice while the fork server was replaced)
+        if child.job is None:  # died while ready: killed by a program, or its set-up failed
+            if os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == SETUP_FAILED:
+                self.setup_failures += 1
+                if self.setup_failures >= MAX_SETUP_FAILURES:
+                    sys.stderr.write(f"sandbox worker: {self.setup_failures} children in a row failed to set up "
+                                     f"(rlimits, privileges or scratch {child.scratch}); giving up\n")
+                    sys.stderr.flush()
+                    os._exit(SETUP_FAILED)
+            self.discard(child)
+            return
+        self.finish(child, wstatus)
+
+    def finish(self, child: Child, wstatus: int) -> None:
+        job = child.job
         raw = b""
         try:
             while True:
-                chunk = os.read(job.result_r, 1 << 16)
+                chunk = os.read(child.result_r, 1 << 16)
                 if not chunk:
                     break
                 raw += chunk
         except BlockingIOError:
             pass
-        os.close(job.result_r)
-        if job.out_r >= 0:
+        if child.out_r >= 0:
             try:
-                job.out_tail = (job.out_tail + os.read(job.out_r, OUTPUT_TAIL))[-OUTPUT_TAIL:]
+                child.out_tail = (child.out_tail + os.read(child.out_r, OUTPUT_TAIL))[-OUTPUT_TAIL:]
             except OSError:
                 pass
-            self.sel.unregister(job.out_r)
-            os.close(job.out_r)
-        del self.active[pid]
-        self.free_slots.append(self.slot_of.pop(pid))
-        self.sweep(job.scratch)
+            self.sel.unregister(child.out_r)
+        if child.job_w >= 0 and child.pending:
+            self.sel.unregister(child.job_w)
+        # A child that exited by itself killed what its program left (it is their subreaper); orphans
+        # re-parented to us exist only when it was killed, so only then look for them.
+        clean = os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == 0 and not child.killed_by_us
+        self.discard(child, strays=not clean)
 
-        verdict = self.classify(job, wstatus, raw)
-        if verdict is not None and verdict[0] != "passed" and job.disturbed and not job.retried:
+        verdict = self.classify(child, wstatus, raw)
+        if verdict is not None and verdict[0] != "passed" and child.disturbed and not job.retried:
             verdict = None
-        if verdict is None:  # killed from outside, or starved by a fork bomb: judge it again, alone
+        if verdict is None:  # killed from outside, stopped or starved by a neighbour: judge it again, alone
             job.retried, job.solo = True, True
             self.queue.appendleft(job)
             return
+        if not (os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == SETUP_FAILED):
+            self.setup_failures = 0
         status, detail, message = verdict
         self.emit({"id": job.id, "status": status, "detail": detail, "message": message,
-                   "duration_s": round(duration, 6)})
+                   "duration_s": round(child.end - child.start, 6)})
 
-    def classify(self, job: Job, wstatus: int, raw: bytes):
-        tail = job.out_tail.decode("utf-8", "replace").strip()[-500:]
-        if job.why_killed == "timeout":
+    def classify(self, child: Child, wstatus: int, raw: bytes):
+        job = child.job
+        tail = child.out_tail.decode("utf-8", "replace").strip()[-500:]
+        if child.why_killed == "timeout":
             return "timeout", f"killed after the {job.timeout_s:g}s wall-clock limit", "timed out"
-        if job.why_killed == "output":
+        if child.why_killed == "output":
             limit = self.cfg.output_limit_mb
             return "failed", f"output limit exceeded (> {limit} MiB)", "output limit exceeded"
-        result = None
-        if raw:
-            try:
-                result = json.loads(raw.decode())
-            except ValueError:
-                result = None
+        result = _decode_result(raw)
         if os.WIFEXITED(wstatus):
             code = os.WEXITSTATUS(wstatus)
-            if code == 0 and isinstance(result, dict) and result.get("n") == job.nonce:
-                return result["s"], result["d"], result["m"]
-            if code == 70:
+            if code == 0 and result is not None and result[0] == child.nonce:
+                return result[1:]
+            if code == SETUP_FAILED:
                 return "crashed", "sandbox child failed to set up", "sandbox child failed to set up"
             msg = f"exited with code {code} before the tests finished"
             return ("failed" if code == 0 else "error"), msg + (f"; output: {tail}" if tail else ""), msg
@@ -557,7 +733,7 @@ class Worker:
             name = f"signal {sig}"
         if sig == signal.SIGXCPU:
             return "timeout", "CPU time limit exceeded (SIGXCPU)", "timed out"
-        if sig not in SELF_INFLICTED and job.overlapped and not job.retried:
+        if sig not in SELF_INFLICTED and child.overlapped and not job.retried:
             return None
         msg = f"killed by {name}"
         if sig == signal.SIGKILL:
@@ -565,11 +741,11 @@ class Worker:
             return "oom" if "MemoryError" in tail else "crashed", msg, msg
         return "crashed", msg + (f"; output: {tail}" if tail else ""), msg
 
-    def sweep(self, scratch: str) -> None:
-        """Kill orphans re-parented to us (escaped daemons) and empty the program's scratch."""
-        active = set(self.active)
-        for _ in range(50):
-            strays = [p for p in _children_of(self.pid) if p not in active and p != self.zygote_pid]
+    def sweep(self, scratch: str, strays: bool = True) -> None:
+        """Kill orphans re-parented to us (escaped daemons) and empty a scratch directory."""
+        known = {self.zygote_pid, *self.running, *self.exited, *(c.pid for c in self.ready)}
+        for _ in range(50 if strays else 0):
+            strays = [p for p in _children_of(self.pid) if p not in known]
             if not strays:
                 break
             for p in strays:
@@ -596,7 +772,7 @@ class Worker:
     # ---- main loop
 
     def run(self) -> None:
-        for slot in range(self.cfg.workers):
+        for slot in range(len(self.free_slots)):
             path = os.path.join(self.cfg.scratch, f"slot-{slot}")
             os.makedirs(path, exist_ok=True)
             os.chmod(path, 0o1777)
@@ -609,33 +785,80 @@ class Worker:
                    "drop_root_skipped": self.cfg.drop_root_skipped})
         self.flush()
         while True:
+            self.top_up()
             while self.can_start():
-                job = self.queue.popleft()
-                if not self.start(job):
-                    self.queue.appendleft(job)
+                self.start(self.queue.popleft())
             self.flush()
-            if self.stdin_eof and not self.queue and not self.active:
-                self.zygote.close()  # the server sees EOF and exits
-                os.waitpid(self.zygote_pid, 0)
+            if self.stdin_eof and not self.queue and not self.running and not self.exited:
+                self.shut_down()
                 return
-            timeout = None
-            if self.queue and self.free_slots:
-                timeout = max(0.0, self.fork_retry_at - time.monotonic())
-            elif self.active:
-                pending = [j.deadline for j in self.active.values() if not j.killed_by_us]
-                timeout = max(0.0, min(pending) - time.monotonic()) if pending else 0.05
-            for key, _ in self.sel.select(timeout):
-                kind, job = key.data
-                if kind == "stdin":
-                    self.read_stdin()
-                elif kind == "out" and job.pid in self.active and job.out_r >= 0:
-                    self.read_output(job)
-                elif kind == "exit" and job.pid in self.active:
-                    self.finish(job)
             now = time.monotonic()
-            for job in list(self.active.values()):
-                if now >= job.deadline:
-                    self.kill(job, "timeout")
+            wake = [c.deadline for c in self.running.values() if not c.killed_by_us]
+            if self.asks:
+                wake.append(self.asks[0][2] + ZYGOTE_TIMEOUT_S)
+            if self.queue and len(self.ready) < self.cfg.workers and self.fork_retry_at > now:
+                wake.append(self.fork_retry_at)
+            timeout = max(0.0, min(wake) - now) if wake else None
+            if timeout is None and self.running:
+                timeout = 0.05  # killed children not yet exited
+            for key, _ in self.sel.select(timeout):
+                kind, child = key.data
+                if kind == "exit":
+                    if child.pidfd >= 0:
+                        self.exited_event(child)
+                elif kind == "zygote":
+                    if key.fileobj is self.zygote:  # not one replaced earlier in this turn
+                        self.read_answers()
+                elif kind == "out":
+                    if child.out_r >= 0 and child.pid in self.running:
+                        self.read_output(child)
+                elif kind == "in":
+                    if child.job_w >= 0:
+                        self.write_job(child)
+                elif kind == "stdin":
+                    self.read_stdin()
+            now = time.monotonic()
+            for child in list(self.running.values()):
+                if now >= child.deadline and not child.killed_by_us:
+                    if _is_stopped(child.pid) and not child.job.retried:  # a neighbour stopped it
+                        child.disturbed = True
+                        self.drop_ready()
+                    self.kill(child, "timeout")
+            if self.asks and now - self.asks[0][2] > ZYGOTE_TIMEOUT_S:
+                self.replace_zygote()  # stopped from inside (a program sent it SIGSTOP)
+
+    def shut_down(self) -> None:
+        """No more programs: drop the ready children, stop the fork server, reap everything."""
+        for child in self.ready:
+            _kill_quietly(child.pid)
+            self.sel.unregister(child.pidfd)
+            self.discard(child)
+        self.ready.clear()
+        for _, child, _ in self.asks:
+            self.discard(child)  # a child forked meanwhile reads EOF (or gets its parent-death signal)
+        self.sel.unregister(self.zygote)
+        self.zygote.close()  # the server sees EOF and exits
+        _waitpid(self.zygote_pid)
+        while True:
+            try:
+                os.waitpid(-1, 0)  # its children, re-parented to us
+            except ChildProcessError:
+                return
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _waitpid(pid: int) -> int:
+    """Wait status of ``pid`` (ours), or -1 when it is not our child (already reaped)."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return -1
 
 
 def _isolate_network() -> bool:
@@ -712,7 +935,7 @@ def main(argv: list[str] | None = None) -> int:
     # The children's environment, set once here (clearing it in every child cost ~100 page faults).
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"})
-    _prctl_subreaper()
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
     gc.collect()
     gc.freeze()  # keep the warm heap shared copy-on-write with the children
     Worker(cfg).run()

@@ -159,12 +159,13 @@ os._exit(0)
 """,
     "forge_result_fds": """
 import json, os
-msg = json.dumps({"n": "", "s": "passed", "d": "", "m": ""}).encode()
-for fd in range(3, 1024):
-    try:
-        os.write(fd, msg)
-    except OSError:
-        pass
+# the worker's result formats, old (JSON) and new, without the nonce a program cannot know
+for msg in (json.dumps({"n": "", "s": "passed", "d": "", "m": ""}).encode(), b" passed 0\n"):
+    for fd in range(3, 1024):
+        try:
+            os.write(fd, msg)
+        except OSError:
+            pass
 os._exit(0)
 """,
     "close_all_fds": "import os\nos.closerange(0, 65536)\n",
