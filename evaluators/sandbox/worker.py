@@ -78,6 +78,8 @@ SELF_INFLICTED = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, s
 OUTPUT_TAIL = 2048
 ABUSIVE_PROCESSES = 16  # a program killed with more processes than this was a fork bomb
 DETAIL_MAX = 2000
+STARTED = b"+"  # first byte on the result pipe: the child has its program and is about to run it
+MAX_LOST = 3  # a program whose child dies before running it is handed to a new one this often
 SETUP_FAILED = 70  # exit code of a child whose sandbox set-up failed (an infrastructure failure)
 MAX_SETUP_FAILURES = 3  # children in a row that fail to set up before the worker gives up
 _REQUEST = struct.Struct("!cqI")  # fork server request: kind, pid (R), body size (F: the scratch path)
@@ -215,6 +217,7 @@ def _child_main(cfg: argparse.Namespace, result_fd: int, scratch: str, job_r: in
         cpu = int(float(timeout_s)) + 2
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         source = source.decode("utf-8", "surrogatepass")
+        _write(result_fd, STARTED)  # from here on, whatever happens is the program's doing
     except BaseException:  # noqa: BLE001 - the sandbox itself failed to set up
         _exit(SETUP_FAILED)
 
@@ -358,7 +361,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 class Job:
     """A program to judge (it may be run twice: once more alone when a neighbour disturbed it)."""
 
-    __slots__ = ("id", "source", "timeout_s", "solo", "retried")
+    __slots__ = ("id", "source", "timeout_s", "solo", "retried", "lost")
 
     def __init__(self, req: dict) -> None:
         self.id = str(req["id"])
@@ -366,6 +369,7 @@ class Job:
         self.timeout_s = float(req.get("timeout_s", 3.0))
         self.solo = False
         self.retried = False
+        self.lost = 0  # times its child died before running it (killed or stopped by a neighbour)
 
 
 class Child:
@@ -394,6 +398,7 @@ class Worker:
         self.ready: collections.deque[Child] = collections.deque()  # forked, set up, waiting for a job
         self.running: dict[int, Child] = {}  # pid -> child running a job
         self.exited: dict[int, Child] = {}  # pid -> child that exited, reap asked from the fork server
+        self.dropped: dict[int, Child] = {}  # pid -> ready child killed by us, exit not yet seen
         self.asks: collections.deque = collections.deque()  # (kind, child, sent at), answered in order
         self.answers = b""
         # Scratch slots: one per running, ready and being-reaped child.
@@ -470,8 +475,7 @@ class Worker:
         for child in self.running.values():
             child.disturbed = True
             _kill_quietly(child.pid)
-        for child in self.ready:
-            _kill_quietly(child.pid)
+        self.drop_ready()
         for kind, child, _ in asks:
             if kind == b"F":
                 self.discard(child)  # forked or not: an orphan is killed by the next sweep
@@ -550,13 +554,16 @@ class Worker:
             if fd >= 0:
                 os.close(fd)
         child.job_w = child.result_r = child.out_r = child.pidfd = -1
-        self.sweep(child.scratch, strays)
+        self.sweep(child.scratch, orphans=strays)
         self.free_slots.append(child.slot)
 
     def drop_ready(self) -> None:
-        """Kill every ready child (a neighbour may have stopped them); fresh ones are forked."""
+        """Kill every ready child (a neighbour may have stopped them, or their fork server died); fresh
+        ones are forked. Their exits are still seen and reaped."""
         for child in self.ready:
             _kill_quietly(child.pid)
+            self.dropped[child.pid] = child
+        self.ready.clear()
 
     # ---- scheduling
 
@@ -653,6 +660,7 @@ class Worker:
                     pass
         elif child in self.ready:
             self.ready.remove(child)
+        self.dropped.pop(child.pid, None)
         self.exited[child.pid] = child
         if child.gen != self.gen or not self.ask(b"R", child, pid=child.pid):
             self.reaped(child, _waitpid(child.pid))  # its fork server is gone: it is our child now
@@ -697,6 +705,12 @@ class Worker:
         self.discard(child, strays=not clean)
 
         verdict = self.classify(child, wstatus, raw)
+        if verdict == "lost":
+            job.lost += 1
+            if job.lost <= MAX_LOST:
+                self.queue.appendleft(job)
+                return
+            verdict = ("crashed", f"its sandbox child died {job.lost} times before running it", "sandbox child died")
         if verdict is not None and verdict[0] != "passed" and child.disturbed and not job.retried:
             verdict = None
         if verdict is None:  # killed from outside, stopped or starved by a neighbour: judge it again, alone
@@ -710,8 +724,14 @@ class Worker:
                    "duration_s": round(child.end - child.start, 6)})
 
     def classify(self, child: Child, wstatus: int, raw: bytes):
+        """(status, detail, message); None: judge it again alone; "lost": it never ran, hand it to a new child."""
         job = child.job
         tail = child.out_tail.decode("utf-8", "replace").strip()[-500:]
+        if not raw.startswith(STARTED):
+            if os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == SETUP_FAILED:
+                return "crashed", "sandbox child failed to set up", "sandbox child failed to set up"
+            return "lost"  # killed or stopped by a neighbour while it waited for this program
+        raw = raw[len(STARTED):]
         if child.why_killed == "timeout":
             return "timeout", f"killed after the {job.timeout_s:g}s wall-clock limit", "timed out"
         if child.why_killed == "output":
@@ -722,8 +742,6 @@ class Worker:
             code = os.WEXITSTATUS(wstatus)
             if code == 0 and result is not None and result[0] == child.nonce:
                 return result[1:]
-            if code == SETUP_FAILED:
-                return "crashed", "sandbox child failed to set up", "sandbox child failed to set up"
             msg = f"exited with code {code} before the tests finished"
             return ("failed" if code == 0 else "error"), msg + (f"; output: {tail}" if tail else ""), msg
         sig = os.WTERMSIG(wstatus)
@@ -741,10 +759,10 @@ class Worker:
             return "oom" if "MemoryError" in tail else "crashed", msg, msg
         return "crashed", msg + (f"; output: {tail}" if tail else ""), msg
 
-    def sweep(self, scratch: str, strays: bool = True) -> None:
+    def sweep(self, scratch: str, orphans: bool = True) -> None:
         """Kill orphans re-parented to us (escaped daemons) and empty a scratch directory."""
-        known = {self.zygote_pid, *self.running, *self.exited, *(c.pid for c in self.ready)}
-        for _ in range(50 if strays else 0):
+        known = {self.zygote_pid, *self.running, *self.exited, *self.dropped, *(c.pid for c in self.ready)}
+        for _ in range(50 if orphans else 0):
             strays = [p for p in _children_of(self.pid) if p not in known]
             if not strays:
                 break
@@ -936,6 +954,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"})
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_DUMPABLE, 0)  # programs run as our uid in docker: no ptrace, no /proc/<pid>/mem (inherited)
     gc.collect()
     gc.freeze()  # keep the warm heap shared copy-on-write with the children
     Worker(cfg).run()

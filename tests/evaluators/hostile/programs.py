@@ -202,6 +202,36 @@ if os.fork() == 0:
     os._exit(0)
 time.sleep(0.2)
 """,
+    "stop_everything": """
+import os, signal
+me = os.getpid()
+stopped = 0
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and int(pid) != me:
+        try:
+            os.kill(int(pid), signal.SIGSTOP)  # siblings, children waiting for programs, the fork server
+            stopped += 1
+        except OSError:
+            pass
+raise AssertionError(f"stopped {stopped} processes")
+""",
+    "ptrace_neighbours": """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+PTRACE_ATTACH = 16
+me = os.getpid()
+got = []
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and int(pid) != me:
+        try:
+            open(f"/proc/{pid}/mem", "rb").close()  # read (or, with a write, rewrite) its memory
+            got.append(pid)
+        except OSError:
+            pass
+        if libc.ptrace(PTRACE_ATTACH, int(pid), 0, 0) == 0:
+            got.append(pid)
+assert got, "no other process could be traced"
+""",
     "escaped_group_then_spin": """
 import os, time
 if os.fork() == 0:
@@ -229,4 +259,6 @@ PROCESS_WEAKNESSES_NON_ROOT: dict[str, str] = {
 # Too dangerous to run against the process backend without root (it would kill the user's session).
 PROCESS_SKIP_NON_ROOT: dict[str, str] = {
     "kill_everything": "kill(-1) as the harness user would kill every process of that user",
+    "stop_everything": "SIGSTOP to every process of the harness user would stop the user's session",
+    "ptrace_neighbours": "children can trace the harness user's other (dumpable) processes",
 }
