@@ -112,7 +112,7 @@ def main() -> int:
 
 
 def _descendants(pid: int) -> int:
-    from evaluators.sandbox.worker import _children_of
+    from evaluators.sandbox.forkserver import children_of as _children_of
 
     kids = _children_of(pid)
     return len(kids) + sum(_descendants(k) for k in kids)

@@ -1,15 +1,15 @@
 """The sandbox image: what it contains, its content-hash tag, and how to build it.
 
-Two recipes give the same layout (python3 + /opt/sandbox/worker.py, user 65534, workdir
-/scratch, the worker as entrypoint):
+Two recipes give the same layout (python3 + /opt/sandbox/{worker,forkserver}.py, user 65534,
+workdir /scratch, the worker as entrypoint):
 
 - ``dockerfile``: ``Dockerfile`` next to this file, ``FROM python:3.11-slim`` (needs a registry);
 - ``offline``: Debian bookworm's ``python3-minimal`` + stdlib via ``mmdebstrap`` into a tarball,
   the worker copied in by a hook, then ``docker import`` with the same config (needs only
   a Debian mirror; about 30 s here).
 
-The tag is ``evaluators-sandbox:<12 hex>``, a hash of the worker, the Dockerfile and the
-offline recipe, so a changed worker never runs in a stale image.
+The tag is ``evaluators-sandbox:<12 hex>``, a hash of the worker, the fork server, the
+Dockerfile and the offline recipe, so a changed worker never runs in a stale image.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ __all__ = ["IMAGE_REPO", "build_image", "image_exists", "image_tag"]
 
 HERE = Path(__file__).parent
 WORKER = HERE / "worker.py"
+FORKSERVER = HERE / "forkserver.py"
+SCRIPTS = (WORKER, FORKSERVER)  # copied into /opt/sandbox
 DOCKERFILE = HERE / "Dockerfile"
 IMAGE_REPO = "evaluators-sandbox"
 BASE_IMAGE = "python:3.11-slim"
@@ -48,9 +50,9 @@ def _offline_recipe() -> str:
 
 
 def image_tag() -> str:
-    """``evaluators-sandbox:<hash of worker + Dockerfile + offline recipe>``."""
+    """``evaluators-sandbox:<hash of worker + fork server + Dockerfile + offline recipe>``."""
     h = hashlib.sha256()
-    for part in (WORKER.read_bytes(), DOCKERFILE.read_bytes(), _offline_recipe().encode()):
+    for part in (*(p.read_bytes() for p in SCRIPTS), DOCKERFILE.read_bytes(), _offline_recipe().encode()):
         h.update(hashlib.sha256(part).digest())
     return f"{IMAGE_REPO}:{h.hexdigest()[:12]}"
 
@@ -114,7 +116,8 @@ def _base_available(client, log) -> bool:
 
 def _build_dockerfile(client, tag: str, log) -> str:
     with tempfile.TemporaryDirectory(prefix="sandbox-build-") as ctx:
-        shutil.copy(WORKER, Path(ctx) / "worker.py")
+        for script in SCRIPTS:
+            shutil.copy(script, Path(ctx) / script.name)
         shutil.copy(DOCKERFILE, Path(ctx) / "Dockerfile")
         log(f"building {tag} from {DOCKERFILE.name} ...")
         client.images.build(path=ctx, tag=tag, rm=True, pull=False, labels={"evaluators.sandbox": "image"})
@@ -127,14 +130,15 @@ def _build_offline(client, tag: str, log) -> str:
         raise SandboxError("offline build needs mmdebstrap (apt-get install -y mmdebstrap)")
     with tempfile.TemporaryDirectory(prefix="sandbox-build-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
-        shutil.copy(WORKER, Path(tmp) / "worker.py")
+        for script in SCRIPTS:
+            shutil.copy(script, Path(tmp) / script.name)
         cmd = [
             "mmdebstrap", "--variant=essential", f"--include={','.join(DEBIAN_PACKAGES)}",
             "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
             "--dpkgopt=path-exclude=/usr/share/locale/*",
             '--customize-hook=mkdir -p "$1/opt/sandbox" "$1/scratch" && chmod 1777 "$1/scratch"',
-            f"--customize-hook=copy-in {Path(tmp) / 'worker.py'} /opt/sandbox",
-            '--customize-hook=chmod 0644 "$1/opt/sandbox/worker.py"',
+            f"--customize-hook=copy-in {' '.join(str(Path(tmp) / p.name) for p in SCRIPTS)} /opt/sandbox",
+            '--customize-hook=chmod 0644 "$1"/opt/sandbox/*.py',
             DEBIAN_SUITE, str(tarball), DEBIAN_MIRROR,
         ]
         log(f"mmdebstrap {DEBIAN_SUITE} ({', '.join(DEBIAN_PACKAGES)}) ...")

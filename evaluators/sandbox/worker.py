@@ -1,7 +1,7 @@
 """The in-sandbox worker: runs untrusted programs, one forked child each.
 
-WARNING: this file executes untrusted code. It is a single stdlib-only script so that it
-can be copied into the sandbox image as is; it imports nothing from the project.
+WARNING: this file drives the execution of untrusted code. It is a stdlib-only script copied
+into the sandbox image as is, next to forkserver.py; it imports nothing from the project.
 
 Protocol (JSON lines):
 
@@ -13,21 +13,20 @@ Three kinds of process:
 
 - the **worker** (this event loop) reads programs, hands each to a ready child, enforces the
   wall-clock deadline from outside and writes verdicts;
-- the **fork server** ("zygote"), forked once from the warm worker, forks children on request
-  and reaps them when asked, so the event loop never forks (its writes would otherwise
-  un-share the warm heap after every fork);
-- one **child** per program. It is forked *before* its program arrives: it starts a new session
-  (its own process group), drops privileges when running as root, becomes non-dumpable (no
-  ptrace or /proc/pid/mem from its siblings), applies rlimits (memory, file size, open files),
-  points stdin at /dev/null and stdout/stderr at a capped pipe, closes every other descriptor,
-  becomes a child subreaper (daemons it spawns stay its children), then waits on a private
-  pipe. The worker keeps ``--workers`` such children ready, so forking and setting up the next
-  one overlaps the programs running now; at most ``--workers`` programs run at once.
+- the **fork server** (forkserver.py, a small fresh interpreter started by the worker) forks
+  children on request and reaps them when asked. It holds the warm modules and every setting
+  the children inherit (privileges, rlimits, signals), and stays small, because forking it is
+  most of what a program costs;
+- one **child** per program, forked *before* its program arrives: it sets up (new session,
+  capped output pipe, no other descriptors, subreaper, parent-death signal, its scratch
+  directory) and waits on a private pipe. The worker keeps ``--workers`` children ready, so
+  forking and setting up the next one overlaps the programs running now; at most ``--workers``
+  programs run at once.
 
 For every program the worker:
 
 1. writes ``nonce timeout`` and the source into a ready child's pipe and starts the clock;
-   the child sets its CPU limit and ``exec``s the program;
+   the child answers ``STARTED``, sets its CPU limit and runs the program;
 2. at the deadline SIGKILLs the child's whole process group; output beyond the cap is killed
    the same way;
 3. reads the child's result from a private pipe. A pass needs both a result carrying the
@@ -39,79 +38,52 @@ For every program the worker:
 A program that was disturbed by a neighbour is judged again alone: killed by a signal nobody
 in the sandbox should have sent (SIGKILL/SIGTERM while siblings were running), starved by a
 fork bomb next to it, found *stopped* at its deadline (a sibling sent SIGSTOP), or running
-when the fork server died.
+when the fork server died. A child killed or stopped *before* it started its program costs
+nothing but time: the program goes to another child.
 """
 
 from __future__ import annotations
 
-import _signal
 import argparse
 import collections
-import ctypes
-import gc
+import importlib.util
 import json
 import os
-import resource
 import selectors
 import shutil
 import signal
 import socket
-import struct
 import sys
 import time
-import traceback
 
-# Warm the modules generated programs import most, so forked children do not pay for them.
-# Not ``random`` (nor secrets, statistics, tempfile, which import it): its at-fork hook reseeds
-# the generator in every child, ~40 page faults and ~0.2 ms per fork on our 2-core VM.
-import bisect, collections.abc, copy, dataclasses, decimal, fractions, functools, hashlib, heapq  # noqa: E401,F401
-import itertools, math, operator, re, string, typing  # noqa: E401,F401
+HERE = os.path.dirname(os.path.abspath(__file__))
+FORKSERVER = os.path.join(HERE, "forkserver.py")
 
-PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
-PR_SET_CHILD_SUBREAPER = 36
+
+def _load_forkserver():
+    """The fork server's module, for its protocol constants and helpers (-I keeps HERE off sys.path)."""
+    spec = importlib.util.spec_from_file_location("sandbox_forkserver", FORKSERVER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+fs = _load_forkserver()
+
+PR_SET_DUMPABLE = fs.PR_SET_DUMPABLE
+PR_SET_CHILD_SUBREAPER = fs.PR_SET_CHILD_SUBREAPER
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
-NOBODY = 65534
+NOBODY = fs.NOBODY
 # Signals that mean "the program crashed by itself"; any other fatal signal came from outside.
 SELF_INFLICTED = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT, signal.SIGSYS}
 OUTPUT_TAIL = 2048
 ABUSIVE_PROCESSES = 16  # a program killed with more processes than this was a fork bomb
-DETAIL_MAX = 2000
-STARTED = b"+"  # first byte on the result pipe: the child has its program and is about to run it
 MAX_LOST = 3  # a program whose child dies before running it is handed to a new one this often
-SETUP_FAILED = 70  # exit code of a child whose sandbox set-up failed (an infrastructure failure)
-MAX_SETUP_FAILURES = 3  # children in a row that fail to set up before the worker gives up
-_REQUEST = struct.Struct("!cqI")  # fork server request: kind, pid (R), body size (F: the scratch path)
-_ANSWER = struct.Struct("!q")  # pid (F, -1 when the fork failed) or wait status (R, -1 when not ours)
-_SIGXFSZ, _SIGINT = int(signal.SIGXFSZ), int(signal.SIGINT)
+MAX_SETUP_FAILURES = 3  # children (or fork servers) in a row that fail to set up before the worker gives up
 ZYGOTE_TIMEOUT_S = 1.0  # a fork server that leaves a request unanswered this long was stopped: replace it
-
-try:
-    _libc = ctypes.CDLL(None, use_errno=True)
-except OSError:  # pragma: no cover - static Pythons
-    _libc = None
-
-
-def _prctl(option: int, value: int) -> None:
-    if _libc is not None:
-        _libc.prctl(option, value, 0, 0, 0)
-
-
-def _children_of(pid: int) -> list[int]:
-    """Direct children of ``pid`` (all its threads), from /proc."""
-    kids: list[int] = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return kids
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                kids.extend(int(p) for p in f.read().split())
-        except OSError:
-            pass
-    return kids
+ZYGOTE_START_S = 30.0  # time a fresh fork server has to say hello
+_children_of, _kill_tree = fs.children_of, fs.kill_tree
 
 
 def _stat_fields(pid: int) -> list[bytes]:
@@ -137,222 +109,6 @@ def _group_size(pgid: int) -> int:
 def _is_stopped(pid: int) -> bool:
     fields = _stat_fields(pid)
     return bool(fields) and fields[0] in (b"T", b"t")
-
-
-def _kill_tree(pid: int) -> None:
-    """SIGKILL ``pid``, its process group and all its descendants (stop first so nothing forks meanwhile)."""
-    seen: set[int] = set()
-    stack = [pid]
-    while stack:
-        p = stack.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            os.kill(p, signal.SIGSTOP)
-        except OSError:
-            continue
-        stack.extend(_children_of(p))
-    for p in seen:
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(p, signal.SIGKILL)
-            except OSError:
-                pass
-
-
-# --------------------------------------------------------------------------- the child
-
-
-def _child_main(cfg: argparse.Namespace, result_fd: int, scratch: str, job_r: int, result_w: int, out_w: int) -> None:
-    """Runs in the forked child: set up, wait for the program on ``job_r``, run it. Never returns."""
-    _exit, _write = os._exit, os.write
-    job_fd = result_fd + 1
-    try:
-        os.setsid()
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(out_w, 1)
-        os.dup2(out_w, 2)
-        os.dup2(result_w, result_fd)
-        os.dup2(job_r, job_fd)
-        os.closerange(3, result_fd)
-        os.closerange(job_fd + 1, 65536)
-        _prctl(PR_SET_CHILD_SUBREAPER, 1)
-        if os.getuid() == 0 and cfg.drop_root:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the fork server (set after setuid, which clears it)
-        _prctl(PR_SET_DUMPABLE, 0)  # siblings of the same uid cannot ptrace us or read /proc/<pid>/mem
-        os.chdir(scratch)
-        mem = cfg.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        fsize = cfg.file_limit_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        if cfg.nproc:
-            resource.setrlimit(resource.RLIMIT_NPROC, (cfg.nproc, cfg.nproc))
-        # A too-large file raises OSError instead of killing. (_signal: no enum conversions, fewer page faults.)
-        _signal.signal(_SIGXFSZ, _signal.SIG_IGN)
-        _signal.signal(_SIGINT, _signal.SIG_DFL)
-        os.environ["HOME"] = os.environ["TMPDIR"] = scratch  # the rest was cleaned once in main()
-        # sys.stdin/stdout/stderr already wrap fds 0/1/2, which now point at /dev/null and the capped pipe
-        sys.argv = ["<program>"]
-        gc.disable()  # fewer copy-on-write page faults; the child is short-lived
-
-        # Ready: wait for "nonce timeout_s\n" + source. EOF without one = not needed after all.
-        chunks = []
-        while True:
-            chunk = os.read(job_fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(job_fd)
-        if not chunks:
-            _exit(0)
-        head, _, source = b"".join(chunks).partition(b"\n")
-        nonce, timeout_s = head.decode().split()
-        cpu = int(float(timeout_s)) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        source = source.decode("utf-8", "surrogatepass")
-        _write(result_fd, STARTED)  # from here on, whatever happens is the program's doing
-    except BaseException:  # noqa: BLE001 - the sandbox itself failed to set up
-        _exit(SETUP_FAILED)
-
-    status, detail, message = "passed", "", ""
-    try:
-        code = compile(source, "<string>", "exec")
-    except BaseException as e:  # noqa: BLE001
-        status, detail, message = "error", f"{type(e).__name__}: {e}", str(e)
-    else:
-        try:
-            exec(code, {"__name__": "__main__", "__builtins__": __builtins__})  # noqa: S102 - this is the sandbox
-        except AssertionError as e:
-            status, detail, message = "failed", _describe(e), str(e)
-        except MemoryError as e:
-            status, detail, message = "oom", _describe(e), str(e)
-        except SystemExit as e:
-            status, detail, message = "error", f"SystemExit({e.code!r}) before the tests finished", str(e)
-        except BaseException as e:  # noqa: BLE001
-            status, detail, message = "error", _describe(e), str(e)
-    try:
-        if _has_children():
-            left = _children_of(os.getpid())
-            for p in left:
-                _kill_tree(p)
-            if left and status == "passed":
-                status, message = "failed", "left background processes running"
-                detail = f"left {len(left)} background process(es) running after the program ended"
-        _write(result_fd, _encode_result(nonce, status, detail[:DETAIL_MAX], message[:DETAIL_MAX]))
-    except BaseException:  # noqa: BLE001
-        _exit(71)
-    _exit(0)
-
-
-def _has_children() -> bool:
-    """Does this process still have children (reaping the exited ones)? One syscall in the common case."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return False
-        if pid == 0:
-            return True
-
-
-def _encode_result(nonce: str, status: str, detail: str, message: str) -> bytes:
-    """``nonce status len(detail)`` NL detail message (cheaper in the child than json: fewer pages touched)."""
-    return f"{nonce} {status} {len(detail)}\n{detail}{message}".encode("utf-8", "surrogatepass")
-
-
-def _decode_result(raw: bytes) -> tuple[str, str, str, str] | None:
-    """(nonce, status, detail, message), or None when ``raw`` is not a well-formed result."""
-    try:
-        head, _, rest = raw.decode("utf-8", "surrogatepass").partition("\n")
-        nonce, status, n = head.split(" ")
-        n = int(n)
-    except ValueError:
-        return None
-    if status not in ("passed", "failed", "error", "oom") or not 0 <= n <= len(rest):
-        return None
-    return nonce, status, rest[:n], rest[n:]
-
-
-def _describe(e: BaseException) -> str:
-    """``Type: message (line N)`` where N is the deepest line of the program in the traceback."""
-    line = None
-    for frame, lineno in traceback.walk_tb(e.__traceback__):
-        if frame.f_code.co_filename == "<string>":
-            line = lineno
-    where = f" (line {line})" if line else ""
-    return f"{type(e).__name__}: {e}{where}"
-
-
-# --------------------------------------------------------------------------- the fork server
-
-
-def _zygote_main(sock: socket.socket, cfg: argparse.Namespace, result_fd: int) -> None:
-    """The fork server ("zygote"). Runs in a process forked from the warm worker; never returns.
-
-    It does nothing but fork children and reap them, answering requests in the order they
-    came, so between forks it writes to very few pages (after a fork every page it writes
-    costs a copy-on-write fault, ~2.5 us on our VM). Requests (``_REQUEST`` header):
-
-        F, body = scratch path, fds [job_r, result_w, out_w]   -> pid (-1: fork failed)
-        R, pid                                                -> wait status (-1: not ours)
-    """
-    try:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        _prctl(PR_SET_DUMPABLE, 0)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)  # the verdict stream and the programs' stream belong to the worker alone
-        os.dup2(devnull, 1)
-        keep = sock.fileno()
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 65536)
-        # Every object this loop touches costs a page fault per fork, hence the lean decoding.
-        recvmsg, sendall, unpack, answer = sock.recvmsg, sock.sendall, _REQUEST.unpack, _ANSWER.pack
-        cmsg_space = socket.CMSG_SPACE(12)
-        while True:
-            head, ancdata, _, _ = recvmsg(_REQUEST.size, cmsg_space)
-            if not head:
-                os._exit(0)
-            if len(head) < _REQUEST.size:
-                head += _recv_exact(sock, _REQUEST.size - len(head))
-            kind, pid, size = unpack(head)
-            if kind == b"R":
-                try:
-                    status = os.waitpid(pid, 0)[1]
-                except ChildProcessError:
-                    status = -1
-                sendall(answer(status))
-                continue
-            fds = struct.unpack("3i", ancdata[0][2][:12])
-            scratch = _recv_exact(sock, size).decode()
-            try:
-                pid = os.fork()
-            except BlockingIOError:  # a fork bomb next door exhausted the pids
-                pid = -1
-            if pid == 0:
-                sock.close()
-                _child_main(cfg, result_fd, scratch, *fds)
-            for fd in fds:
-                os.close(fd)
-            sendall(answer(pid))
-    except BaseException:  # noqa: BLE001 - the worker sees the socket close and starts another
-        os._exit(1)
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError("fork server socket closed")
-        data += chunk
-    return data
 
 
 # --------------------------------------------------------------------------- the parent
@@ -409,6 +165,7 @@ class Worker:
         self.pid = os.getpid()
         self.fork_retry_at = 0.0
         self.setup_failures = 0
+        self.zygote_failures = 0
         self.outbox: list[str] = []
         self.zygote_pid = 0
         self.zygote: socket.socket | None = None
@@ -444,15 +201,21 @@ class Worker:
     # ---- the fork server
 
     def start_zygote(self) -> None:
+        """Start a fresh fork server: a new interpreter (small, unlike this one), the socket on fd 3."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:
-            ours.close()
-            _zygote_main(theirs, self.cfg, self.result_fd)
+        os.set_inheritable(theirs.fileno(), True)
+        cfg = self.cfg
+        argv = [sys.executable, "-I", "-S", FORKSERVER, str(self.result_fd), str(cfg.memory_mb),
+                str(cfg.file_limit_mb), str(cfg.nproc), str(int(bool(cfg.drop_root)))]
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),  # the verdict stream is ours alone
+                   (os.POSIX_SPAWN_DUP2, theirs.fileno(), fs.SOCKET_FD)]
+        pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions)
         theirs.close()
         ours.settimeout(ZYGOTE_TIMEOUT_S)
         self.zygote_pid, self.zygote = pid, ours
         self.sel.register(ours, selectors.EVENT_READ, ("zygote", None))
+        self.asks.append((b"H", None, time.monotonic()))  # its hello is the answer to this
 
     def replace_zygote(self) -> None:
         """Kill and reap the fork server, then start a fresh one. Its children are now ours.
@@ -472,6 +235,11 @@ class Worker:
             pass
         self.gen += 1
         asks, self.asks, self.answers = self.asks, collections.deque(), b""
+        if asks and asks[0][0] == b"H":  # it died before saying hello: it cannot start
+            self.zygote_failures += 1
+            if self.zygote_failures >= MAX_SETUP_FAILURES:
+                _fatal(f"the fork server failed to start {self.zygote_failures} times in a row "
+                       f"({sys.executable} {FORKSERVER}); see its message above")
         for child in self.running.values():
             child.disturbed = True
             _kill_quietly(child.pid)
@@ -479,13 +247,13 @@ class Worker:
         for kind, child, _ in asks:
             if kind == b"F":
                 self.discard(child)  # forked or not: an orphan is killed by the next sweep
-            else:
+            elif kind == b"R":
                 self.reaped(child, _waitpid(child.pid))
         self.start_zygote()
 
     def ask(self, kind: bytes, child: Child, pid: int = 0, body: bytes = b"", fds: tuple = ()) -> bool:
         """Send a request to the fork server; its answer is handled in the event loop."""
-        head = _REQUEST.pack(kind, pid, len(body))
+        head = fs.REQUEST.pack(kind, pid, len(body))
         try:
             if fds:
                 socket.send_fds(self.zygote, [head + body], list(fds))
@@ -497,6 +265,10 @@ class Worker:
         self.asks.append((kind, child, time.monotonic()))
         return True
 
+    def ask_limit(self) -> float:
+        """How long the oldest request may wait: a fresh fork server has longer (it starts an interpreter)."""
+        return ZYGOTE_START_S if self.asks[0][0] == b"H" else ZYGOTE_TIMEOUT_S
+
     def read_answers(self) -> None:
         try:
             data = self.zygote.recv(1 << 16)
@@ -506,12 +278,16 @@ class Worker:
             self.replace_zygote()
             return
         self.answers += data
-        size = _ANSWER.size
+        size = fs.ANSWER.size
         while len(self.answers) >= size and self.asks:
-            (value,) = _ANSWER.unpack_from(self.answers)
+            (value,) = fs.ANSWER.unpack_from(self.answers)
             self.answers = self.answers[size:]
             kind, child, _ = self.asks.popleft()
-            if kind == b"F":
+            if kind == b"H":  # hello: the requests queued behind it were sent while it started
+                self.zygote_failures = 0
+                now = time.monotonic()
+                self.asks = collections.deque((k, c, now) for k, c, _ in self.asks)
+            elif kind == b"F":
                 self.forked(child, value)
             else:
                 self.reaped(child, value if value != -1 else _waitpid(child.pid))
@@ -669,13 +445,10 @@ class Worker:
         if self.exited.pop(child.pid, None) is None:
             return  # already handled (reaped twice while the fork server was replaced)
         if child.job is None:  # died while ready: killed by a program, or its set-up failed
-            if os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == SETUP_FAILED:
+            if os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == fs.SETUP_FAILED:
                 self.setup_failures += 1
                 if self.setup_failures >= MAX_SETUP_FAILURES:
-                    sys.stderr.write(f"sandbox worker: {self.setup_failures} children in a row failed to set up "
-                                     f"(rlimits, privileges or scratch {child.scratch}); giving up\n")
-                    sys.stderr.flush()
-                    os._exit(SETUP_FAILED)
+                    _fatal(f"{self.setup_failures} children in a row failed to set up (scratch {child.scratch})")
             self.discard(child)
             return
         self.finish(child, wstatus)
@@ -717,7 +490,7 @@ class Worker:
             job.retried, job.solo = True, True
             self.queue.appendleft(job)
             return
-        if not (os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == SETUP_FAILED):
+        if not (os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == fs.SETUP_FAILED):
             self.setup_failures = 0
         status, detail, message = verdict
         self.emit({"id": job.id, "status": status, "detail": detail, "message": message,
@@ -727,17 +500,17 @@ class Worker:
         """(status, detail, message); None: judge it again alone; "lost": it never ran, hand it to a new child."""
         job = child.job
         tail = child.out_tail.decode("utf-8", "replace").strip()[-500:]
-        if not raw.startswith(STARTED):
-            if os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == SETUP_FAILED:
+        if not raw.startswith(fs.STARTED):
+            if os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == fs.SETUP_FAILED:
                 return "crashed", "sandbox child failed to set up", "sandbox child failed to set up"
             return "lost"  # killed or stopped by a neighbour while it waited for this program
-        raw = raw[len(STARTED):]
+        raw = raw[len(fs.STARTED):]
         if child.why_killed == "timeout":
             return "timeout", f"killed after the {job.timeout_s:g}s wall-clock limit", "timed out"
         if child.why_killed == "output":
             limit = self.cfg.output_limit_mb
             return "failed", f"output limit exceeded (> {limit} MiB)", "output limit exceeded"
-        result = _decode_result(raw)
+        result = fs.decode_result(raw)
         if os.WIFEXITED(wstatus):
             code = os.WEXITSTATUS(wstatus)
             if code == 0 and result is not None and result[0] == child.nonce:
@@ -813,7 +586,7 @@ class Worker:
             now = time.monotonic()
             wake = [c.deadline for c in self.running.values() if not c.killed_by_us]
             if self.asks:
-                wake.append(self.asks[0][2] + ZYGOTE_TIMEOUT_S)
+                wake.append(self.asks[0][2] + self.ask_limit())
             if self.queue and len(self.ready) < self.cfg.workers and self.fork_retry_at > now:
                 wake.append(self.fork_retry_at)
             timeout = max(0.0, min(wake) - now) if wake else None
@@ -842,7 +615,7 @@ class Worker:
                         child.disturbed = True
                         self.drop_ready()
                     self.kill(child, "timeout")
-            if self.asks and now - self.asks[0][2] > ZYGOTE_TIMEOUT_S:
+            if self.asks and now - self.asks[0][2] > self.ask_limit():
                 self.replace_zygote()  # stopped from inside (a program sent it SIGSTOP)
 
     def shut_down(self) -> None:
@@ -864,6 +637,13 @@ class Worker:
                 return
 
 
+def _fatal(why: str) -> None:
+    """An infrastructure failure inside the sandbox: say why on stderr and exit (the host raises SandboxError)."""
+    sys.stderr.write(f"sandbox worker: {why}; giving up\n")
+    sys.stderr.flush()
+    os._exit(fs.SETUP_FAILED)
+
+
 def _kill_quietly(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -881,12 +661,12 @@ def _waitpid(pid: int) -> int:
 
 def _isolate_network() -> bool:
     """Best effort: move the worker into a fresh network namespace (no interfaces up)."""
-    if _libc is None:
+    if fs._libc is None:
         return False
     uid, gid = os.getuid(), os.getgid()
     if uid == 0:
-        return _libc.unshare(CLONE_NEWNET) == 0
-    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+        return fs._libc.unshare(CLONE_NEWNET) == 0
+    if fs._libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
         return False
     try:  # map our own uid/gid to themselves so files keep their owners
         with open("/proc/self/setgroups", "w") as f:
@@ -953,10 +733,8 @@ def main(argv: list[str] | None = None) -> int:
     # The children's environment, set once here (clearing it in every child cost ~100 page faults).
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"})
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(PR_SET_DUMPABLE, 0)  # programs run as our uid in docker: no ptrace, no /proc/<pid>/mem (inherited)
-    gc.collect()
-    gc.freeze()  # keep the warm heap shared copy-on-write with the children
+    fs.prctl(PR_SET_CHILD_SUBREAPER, 1)
+    fs.prctl(PR_SET_DUMPABLE, 0)  # programs run as our uid in docker: no ptrace, no /proc/<pid>/mem
     Worker(cfg).run()
     return 0
 
