@@ -53,6 +53,7 @@ import selectors
 import shutil
 import signal
 import socket
+import stat
 import sys
 import time
 
@@ -159,6 +160,7 @@ class Worker:
         self.answers = b""
         # Scratch slots: one per running, ready and being-reaped child.
         self.free_slots = list(range(3 * cfg.workers))
+        self.slot_ids: dict[str, tuple[int, int]] = {}  # scratch dir -> (device, inode) it was made with
         self.stdin_buf = b""
         self.stdin_eof = False
         self.result_fd = 100 + os.urandom(1)[0] % 150
@@ -235,7 +237,7 @@ class Worker:
             pass
         self.gen += 1
         asks, self.asks, self.answers = self.asks, collections.deque(), b""
-        if asks and asks[0][0] == b"H":  # it died before saying hello: it cannot start
+        if asks and asks[0][0] == b"H" and not self.running:  # died before its hello, and no program to blame
             self.zygote_failures += 1
             if self.zygote_failures >= MAX_SETUP_FAILURES:
                 _fatal(f"the fork server failed to start {self.zygote_failures} times in a row "
@@ -302,6 +304,7 @@ class Worker:
                 return
             slot = self.free_slots.pop()
             child = Child(slot, os.path.join(self.cfg.scratch, f"slot-{slot}"), self.gen)
+            self.sweep(child.scratch, orphans=False)  # a real, empty, mode-1777 directory right now
             job_r, child.job_w = os.pipe()
             os.set_blocking(child.job_w, False)  # a big program is written as the child reads it
             child.result_r, result_w = os.pipe()
@@ -445,8 +448,8 @@ class Worker:
         if self.exited.pop(child.pid, None) is None:
             return  # already handled (reaped twice while the fork server was replaced)
         if child.job is None:  # died while ready: killed by a program, or its set-up failed
-            if os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == fs.SETUP_FAILED:
-                self.setup_failures += 1
+            if os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == fs.SETUP_FAILED and not self.running:
+                self.setup_failures += 1  # (while programs run, one of them may have broken its scratch)
                 if self.setup_failures >= MAX_SETUP_FAILURES:
                     _fatal(f"{self.setup_failures} children in a row failed to set up (scratch {child.scratch})")
             self.discard(child)
@@ -475,6 +478,9 @@ class Worker:
         # A child that exited by itself killed what its program left (it is their subreaper); orphans
         # re-parented to us exist only when it was killed, so only then look for them.
         clean = os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == 0 and not child.killed_by_us
+        if not self.slot_intact(child.scratch):  # a neighbour (programs share a uid) removed, replaced or
+            child.disturbed = True  # locked this program's directory: unless it passed, judge it again alone,
+            self.drop_ready()  # on a fresh child (the ready ones may sit in broken directories too)
         self.discard(child, strays=not clean)
 
         verdict = self.classify(child, wstatus, raw)
@@ -532,6 +538,14 @@ class Worker:
             return "oom" if "MemoryError" in tail else "crashed", msg, msg
         return "crashed", msg + (f"; output: {tail}" if tail else ""), msg
 
+    def slot_intact(self, scratch: str) -> bool:
+        """Is ``scratch`` still the directory (same inode, mode 1777) that the child was given?"""
+        try:
+            st = os.lstat(scratch)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.slot_ids.get(scratch) and stat.S_IMODE(st.st_mode) == 0o1777
+
     def sweep(self, scratch: str, orphans: bool = True) -> None:
         """Kill orphans re-parented to us (escaped daemons) and empty a scratch directory."""
         known = {self.zygote_pid, *self.running, *self.exited, *self.dropped, *(c.pid for c in self.ready)}
@@ -546,7 +560,16 @@ class Worker:
                     os.waitpid(p, 0)
                 except ChildProcessError:
                     pass
+        try:  # a program may have removed, replaced (a symlink) or locked (chmod 000) its directory
+            if not stat.S_ISDIR(os.lstat(scratch).st_mode):
+                os.unlink(scratch)
+        except OSError:
+            pass
         try:
+            os.makedirs(scratch, exist_ok=True)
+            os.chmod(scratch, 0o1777)
+            st = os.lstat(scratch)
+            self.slot_ids[scratch] = (st.st_dev, st.st_ino)
             entries = os.listdir(scratch)
         except OSError:
             entries = []
@@ -564,9 +587,7 @@ class Worker:
 
     def run(self) -> None:
         for slot in range(len(self.free_slots)):
-            path = os.path.join(self.cfg.scratch, f"slot-{slot}")
-            os.makedirs(path, exist_ok=True)
-            os.chmod(path, 0o1777)
+            self.sweep(os.path.join(self.cfg.scratch, f"slot-{slot}"), orphans=False)  # creates it
         self.start_zygote()
         os.set_blocking(0, False)
         self.sel.register(0, selectors.EVENT_READ, ("stdin", None))

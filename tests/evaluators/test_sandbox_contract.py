@@ -138,6 +138,17 @@ def test_a_stopped_or_killed_fork_server_is_replaced(sandbox, signal_name):
     assert [v.status for v in sandbox.run([Program("g", GOOD), Program("b", BAD)])] == ["passed", "failed"]
 
 
+def test_a_program_cannot_break_its_neighbours_scratch(sandbox):
+    """Programs share a uid in docker: one that removes, locks or symlinks its neighbours' scratch
+    directories must not change the verdict of a neighbour that writes files there."""
+    writes = "open('f.txt', 'w').write('x')\nassert open('f.txt').read() == 'x'\n"
+    programs = [Program("attack", HOSTILE["break_scratch_dirs"], timeout_s=TIMEOUT_S)]
+    programs += [Program(f"writer-{i}", writes, timeout_s=TIMEOUT_S) for i in range(8)]
+    attack, *writers = sandbox.run(programs)
+    assert not attack.passed
+    assert [w.status for w in writers] == ["passed"] * 8, writers
+
+
 def _processes_of(marker: str) -> list[int]:
     """Processes that belong to one sandbox: ``marker`` (its run directory, or its container id)
     appears in their cwd, environment or cgroup. Other users' sandboxes do not count."""

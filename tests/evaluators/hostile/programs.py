@@ -232,6 +232,23 @@ for pid in os.listdir("/proc"):
             got.append(pid)
 assert got, "no other process could be traced"
 """,
+    "break_scratch_dirs": """
+import os
+here = os.getcwd()
+root = os.path.dirname(here)
+broken = 0
+for name in os.listdir(root):
+    path = os.path.join(root, name)
+    if path == here:
+        continue
+    for attack in (lambda: os.chmod(path, 0), lambda: os.rmdir(path), lambda: os.symlink("/", path)):
+        try:
+            attack()
+            broken += 1
+        except OSError:
+            pass
+raise AssertionError(f"broke {broken} scratch directories")  # the attack is on the neighbours
+""",
     "escaped_group_then_spin": """
 import os, time
 if os.fork() == 0:
