@@ -43,7 +43,7 @@ def read_samples(path: str | Path) -> list[dict]:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line.rstrip("\r\n"))  # so that the column counts on this line
             except json.JSONDecodeError as e:
                 raise SamplesError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
             if not isinstance(obj, dict):
