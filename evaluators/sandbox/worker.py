@@ -646,8 +646,9 @@ class Worker:
             self.sel.unregister(child.pidfd)
             self.discard(child)
         self.ready.clear()
-        for _, child, _ in self.asks:
-            self.discard(child)  # a child forked meanwhile reads EOF (or gets its parent-death signal)
+        for kind, child, _ in self.asks:
+            if kind == b"F":  # a child forked meanwhile reads EOF (or gets its parent-death signal)
+                self.discard(child)
         self.sel.unregister(self.zygote)
         self.zygote.close()  # the server sees EOF and exits
         _waitpid(self.zygote_pid)
