@@ -19,6 +19,7 @@ from typing import Any, Literal
 from harness.errors import ConfigError
 
 __all__ = [
+    "CONF_DIR",
     "BenchmarkSpec",
     "EvalConfig",
     "GenerationConfig",
@@ -31,6 +32,7 @@ __all__ = [
     "TrackingConfig",
     "TrainConfig",
     "TrialConfig",
+    "compose",
     "from_dict",
     "study_config",
     "trial_config",
@@ -157,11 +159,26 @@ class StorageConfig:
 
 @dataclass(frozen=True)
 class LauncherConfig:
-    backend: Literal["local"] = "local"
+    """``launcher`` group: who runs the workers (``harness.launch``). The SLURM keys are read by
+    ``launcher=slurm`` only; each maps to one sbatch option (docs/cluster.md)."""
+
+    backend: Literal["local", "slurm"] = "local"
     n_workers: int = 1
+    wait: bool = True  # false: submit and exit; rerun the command (or harness.status) to follow
+    partition: str | None = None
+    time_min: int = 60  # per worker (array task)
+    mem_gb: float | None = None
+    cpus_per_task: int = 1
+    gpus_per_task: int = 0
+    max_parallel: int | None = None  # array tasks running at once (None: all)
+    sbatch: dict[str, Any] = field(default_factory=dict)  # extra sbatch options, e.g. {account: abc, qos: high}
+    setup: tuple[str, ...] = ()  # shell lines run before each worker (module load, source venv)
 
     def __post_init__(self) -> None:
         _positive("launcher.n_workers", self.n_workers)
+        _positive("launcher.time_min", self.time_min)
+        _positive("launcher.cpus_per_task", self.cpus_per_task)
+        _positive("launcher.gpus_per_task", self.gpus_per_task, allow_zero=True)
 
 
 @dataclass(frozen=True)
@@ -210,9 +227,17 @@ class StudyConfig:
     runs_dir: Path
     max_failures: int | None = None  # stop a run after this many failed trials (None = n_trials)
     max_trials: int | None = None  # stop a run after this many trials of any state (None = 3 x n_trials)
+    max_retries: int = 2  # a trial lost with its worker (kill, preemption, node loss) is re-run this often
+    heartbeat_s: int = 30  # workers beat this often while a trial runs ...
+    grace_s: int = 120  # ... and a trial with no beat for this long is failed as lost
+    allow_changed: bool = False  # continue a study whose definition changed (recorded in the study)
 
     def __post_init__(self) -> None:
         _positive("study.n_trials", self.n_trials)
+        _positive("study.max_retries", self.max_retries, allow_zero=True)
+        _positive("study.heartbeat_s", self.heartbeat_s)
+        if self.grace_s < 2 * self.heartbeat_s:
+            raise ConfigError("study.grace_s", self.grace_s, f"must be at least 2 x study.heartbeat_s ({2 * self.heartbeat_s})")
         if not self.objectives:
             raise ConfigError("study.objectives", [], "at least one objective is required")
         if not self.name or "/" in self.name:
@@ -347,6 +372,24 @@ def study_config(raw: dict[str, Any]) -> StudyConfig:
         },
         "study",
     )
+
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def compose(overrides: list[str]) -> dict[str, Any]:
+    """The root config with these Hydra overrides, fully resolved, as a plain dict."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    if GlobalHydra.instance().is_initialized():  # inside @hydra.main
+        cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    else:  # called as a library (workers, tests, notebooks)
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
 
 
 def trial_config(raw: dict[str, Any]) -> TrialConfig:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrialRecord", "write_json_atomic", "write_text_atomic", "environment_facts"]
+__all__ = ["TrialRecord", "mark_record", "write_json_atomic", "write_text_atomic", "environment_facts"]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -132,3 +132,24 @@ class TrialRecord:
         end = time.time()
         self.timings["total"] = round(end - self.started, 4)
         self.update(status=status, reason=reason, end=end)
+
+
+def mark_record(trial_dir: Path, *, study: str, number: int, status: str, reason: str | None, **facts: Any) -> None:
+    """Set a trial's recorded status from outside its worker (a lost worker's trial, a result
+    Optuna refused). A trial that died before writing its manifest gets a minimal one, so every
+    Optuna trial that ran has a record that agrees with it."""
+    path = trial_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        manifest = {"study": study, "trial": number, "start": None}
+    manifest.update(facts)
+    manifest.update(status=status, reason=reason, end=manifest.get("end") or time.time())
+    write_json_atomic(path, manifest)
+    metrics_path = trial_dir / "metrics.json"
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        return
+    if metrics.get("status") != status:
+        write_json_atomic(metrics_path, {**metrics, "status": status})

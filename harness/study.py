@@ -12,7 +12,10 @@ from typing import Any
 from harness.config import ParamSpec, StudyConfig
 from harness.errors import ConfigError
 
-__all__ = ["SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "make_storage", "sample_params", "to_override"]
+__all__ = [
+    "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "make_storage", "sample_params", "to_override",
+    "redact_url", "storage_url", "params_key",
+]
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "nsga2")
 PRUNERS = ("none", "median", "percentile", "hyperband", "successive_halving")
@@ -44,10 +47,60 @@ def _grid_sampler(grid: dict[str, list[Any]], seed: int | None):
     return ConditionalGridSampler()
 
 
-def make_sampler(study: StudyConfig):
+def make_sampler(study: StudyConfig, *, per_trial_seed: bool = False):
+    """The configured sampler. With ``per_trial_seed`` a fresh sampler is built for every trial,
+    seeded from (study.sampler.seed, trial number): concurrent workers and resumed runs then
+    draw different configurations, and trial N's draw depends only on the seed, N and the
+    trials finished before it (docs/cluster.md, "Reproducibility")."""
+    if per_trial_seed:
+        return _PerTrialSeed(study)
+    return _make_sampler(study, None)
+
+
+def _trial_seed(seed: int | None, number: int) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{number}".encode()).digest()[:4], "little")
+
+
+def _PerTrialSeed(study: StudyConfig):
+    import optuna
+
+    class PerTrialSeedSampler(optuna.samplers.BaseSampler):
+        """Delegates to a sampler built for each trial with a seed derived from its number."""
+
+        def __init__(self) -> None:
+            self._base_seed = (study.sampler or {}).get("seed")
+            self._inner = _make_sampler(study, None)
+
+        def before_trial(self, s, trial) -> None:
+            self._inner = _make_sampler(study, _trial_seed(self._base_seed, trial.number))
+            self._inner.before_trial(s, trial)
+
+        def infer_relative_search_space(self, s, trial):
+            return self._inner.infer_relative_search_space(s, trial)
+
+        def sample_relative(self, s, trial, search_space):
+            return self._inner.sample_relative(s, trial, search_space)
+
+        def sample_independent(self, s, trial, param_name, param_distribution):
+            return self._inner.sample_independent(s, trial, param_name, param_distribution)
+
+        def after_trial(self, s, trial, state, values) -> None:
+            self._inner.after_trial(s, trial, state, values)
+
+        def reseed_rng(self) -> None:
+            self._inner.reseed_rng()
+
+    return PerTrialSeedSampler()
+
+
+def _make_sampler(study: StudyConfig, seed: int | None):
     import optuna
 
     name, opts = _options(study.sampler, "study.sampler", SAMPLERS)
+    if seed is not None:
+        opts["seed"] = seed
     try:
         if name == "grid":
             grid = {p.key: list(p.choices) for p in study.search_space if p.type == "categorical" and not p.when}
@@ -89,20 +142,42 @@ def make_pruner(study: StudyConfig):
 
 
 def storage_url(study: StudyConfig) -> str:
+    """The storage URL, credentials included: for connecting only, never for a record (see redact_url)."""
     s = study.storage
     if s.backend == "sqlite":
         return s.url or f"sqlite:///{(study.dir / 'optuna.db').resolve()}"
     if s.backend == "journal":
         return s.url or str((study.dir / "optuna.journal").resolve())
-    return s.url or ""
+    url = s.url or ""
+    if url.startswith(("postgresql://", "postgres://")):  # SQLAlchemy's bare scheme means psycopg2; we ship psycopg 3
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
 
 
-def make_storage(study: StudyConfig):
+def redact_url(url: str | None) -> str | None:
+    """``scheme://user:secret@host/db`` -> ``scheme://user:***@host/db`` (and any ``password=`` query value)."""
+    import re
+
+    if not url:
+        return url
+    url = re.sub(r"^([a-zA-Z0-9+.-]+://[^:/@]*):[^@]*@", r"\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&]*", r"\1***", url)
+
+
+# Connections per worker: the main loop's session, the heartbeat thread's, one spare.
+_ENGINE_KWARGS = {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 1, "max_overflow": 2, "pool_timeout": 60}
+
+
+def make_storage(study: StudyConfig, *, on_stale=None):
     """SQLite (one worker), a journal file (several local workers) or PostgreSQL (a cluster).
 
-    RDB storages get a heartbeat, so a worker killed mid-trial has its trial failed (and the
-    study goes on) once the grace period passes.
+    RDB storages get Optuna's heartbeat (``study.heartbeat_s``, ``study.grace_s``): a trial
+    whose worker stopped beating is failed by whichever live worker looks first, and
+    ``on_stale(study, frozen_trial)`` runs there once. The journal storage has no heartbeat
+    in Optuna; ``harness.liveness`` keeps a lease for it instead.
     """
+    import warnings
+
     import optuna
 
     study.dir.mkdir(parents=True, exist_ok=True)
@@ -112,12 +187,17 @@ def make_storage(study: StudyConfig):
 
         return optuna.storages.JournalStorage(JournalFileBackend(url))
     if not url:
-        raise ConfigError("storage.url", url, "a database URL is required")
-    import warnings
-
+        raise ConfigError("storage.url", url, "a database URL is required (for postgres: set HARNESS_POSTGRES_URL)")
+    kwargs = {} if url.startswith("sqlite") else {"engine_kwargs": dict(_ENGINE_KWARGS)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat is stable enough for us
-        return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+        try:
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=study.heartbeat_s, grace_period=study.grace_s,
+                heartbeat_stale_trial_callback=on_stale, **kwargs,
+            )
+        except ImportError as e:
+            raise ConfigError("storage.url", redact_url(url), f"no database driver for this URL ({e.__cause__ or e})") from None
 
 
 def to_override(key: str, value: Any, *, group: bool) -> str:
@@ -161,6 +241,13 @@ def sample_params(trial, space: tuple[ParamSpec, ...], *, base: dict[str, Any], 
             params[p.key] = trial.suggest_float(p.key, p.low, p.high, step=p.step, log=p.log)
     group_first = sorted(params, key=lambda k: k not in groups)  # choose groups before setting their keys
     return params, [to_override(k, params[k], group=k in groups) for k in group_first]
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A configuration's identity within a study: its sampled parameters, canonically."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def config_groups(conf_dir: Path) -> set[str]:

@@ -55,23 +55,29 @@ def run_trial(
     report: Callable[[int, float], bool] = lambda step, loss: False,
     params: dict[str, Any] | None = None,
     progress: bool = True,
+    sandbox_labels: dict[str, str] | None = None,
+    record_facts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run one trial and return its metrics. Raises Pruned, TrialFailed or KeyboardInterrupt (all recorded)."""
+    """Run one trial and return its metrics. Raises Pruned, TrialFailed or KeyboardInterrupt (all recorded).
+
+    ``sandbox_labels`` label the trial's sandbox containers (so a lost worker's can be reaped);
+    ``record_facts`` go into the manifest as they are (worker, retry_of)."""
     record = TrialRecord(trial_dir, study=study, number=number, seed=cfg.seed)
     record.write_config(resolved)
-    record.update(params=params or {}, method=cfg.method.name, model=cfg.model.name)
+    record.update(params=params or {}, method=cfg.method.name, model=cfg.model.name, **(record_facts or {}))
     tracker = NullTracker()
     metrics: dict[str, Any] = {"method": cfg.method.name}
     try:
         with record.phase("tracking"):
             tracker = open_tracker(cfg.tracking, study=study, trial=number, config=resolved, study_dir=trial_dir.parent)
-        record.update(tracking_run=tracker.run_dir)
-        metrics.update(_train_and_evaluate(cfg, record=record, tracker=tracker, metrics=metrics, report=report, progress=progress))
+        record.update(tracking_run=tracker.run_dir, tracking_run_id=getattr(tracker, "run_id", None))
+        metrics.update(_train_and_evaluate(cfg, record=record, tracker=tracker, metrics=metrics, report=report,
+                                           progress=progress, sandbox_labels=sandbox_labels or {}))
     except Pruned as e:
         _close(record, tracker, metrics, "pruned", str(e))
         raise
-    except KeyboardInterrupt:
-        _close(record, tracker, metrics, "failed", "interrupted (SIGINT) during the trial")
+    except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C, or a signal turned into an exit (preemption)
+        _close(record, tracker, metrics, "failed", getattr(e, "reason", None) or "interrupted (SIGINT) during the trial")
         raise
     except Exception as e:  # noqa: BLE001 - every failure is recorded with its reason, then re-raised typed
         reason = str(e) if isinstance(e, TrialFailed) else f"{type(e).__name__}: {e}"
@@ -94,7 +100,8 @@ def _close(record: TrialRecord, tracker, metrics: dict[str, Any], status: str, r
     record.finish(status, reason)
 
 
-def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, progress: bool) -> dict[str, Any]:
+def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, progress: bool,
+                        sandbox_labels: dict[str, str]) -> dict[str, Any]:
     with record.phase("setup"):  # heavy imports count as setup (paid once per process)
         from transformers import set_seed
 
@@ -196,7 +203,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         # the training template, so an instruct-tuned adapter sees the format it learned
         return prompt if data.template == "none" else format_prompt(prompt, data.template, tokenizer=tokenizer)
 
-    with open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers) as sandbox:
+    with open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers, labels=sandbox_labels) as sandbox:
         record.update(sandbox={"backend": sandbox.name, "isolation": sandbox.isolation, "image": sandbox.image})
         for spec in cfg.eval.benchmarks:
             options = {"split": spec.split, "limit": spec.limit}

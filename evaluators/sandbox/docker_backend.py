@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from evaluators.sandbox import Program, SandboxError, Verdict
 from evaluators.sandbox._client import WorkerDriver
 
-__all__ = ["DockerSandbox"]
+__all__ = ["DockerSandbox", "reap_containers"]
 
 LABEL = "evaluators.sandbox"
 
@@ -30,13 +30,13 @@ LABEL = "evaluators.sandbox"
 class _AttachChannel:
     """stdin/stdout of a container over the attach socket (8-byte frame headers, tty off)."""
 
-    def __init__(self, client, image: str, command: list[str], host_config: dict, label: str) -> None:
+    def __init__(self, client, image: str, command: list[str], host_config: dict, labels: dict[str, str]) -> None:
         import docker
 
         self._client = client
         try:
             self.container = client.containers.create(image, command=command, stdin_open=True, tty=False,
-                                                      labels={LABEL: label}, **host_config)
+                                                      labels=labels, **host_config)
         except docker.errors.ImageNotFound:
             raise SandboxError(f"sandbox image {image} is missing: run `python -m evaluators.sandbox build`") from None
         except docker.errors.APIError as e:
@@ -119,6 +119,7 @@ class DockerSandbox:
         scratch_mb: int = 256,
         pids_limit: int = 512,
         cpus: float | None = None,
+        labels: dict[str, str] | None = None,
         **_: object,
     ) -> None:
         import docker
@@ -161,7 +162,7 @@ class DockerSandbox:
             f"per-program rlimits and process-group kill"
         )
         self._driver = WorkerDriver(
-            lambda: _AttachChannel(self._client, self.image, command, host_config, "worker"),
+            lambda: _AttachChannel(self._client, self.image, command, host_config, {**(labels or {}), LABEL: "worker"}),
             workers=workers, recover=False, label="docker",
         )
         self._driver._open()  # fail now (no image, no daemon), not on the first batch
@@ -196,3 +197,30 @@ class DockerSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def reap_containers(match: dict[str, str], *, keep=lambda labels: False) -> int:
+    """Remove sandbox containers whose labels include ``match`` and that ``keep(labels)`` does not
+    claim (e.g. those of a worker process that is gone). Returns how many were removed.
+
+    The caller labels its sandboxes (``labels=`` above) with whatever identifies their owner;
+    this module only matches labels, it knows nothing of studies or trials.
+    """
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        found = client.containers.list(all=True, filters={"label": [LABEL, *(f"{k}={v}" for k, v in match.items())]})
+    except Exception:  # noqa: BLE001 - no daemon, nothing to reap
+        return 0
+    removed = 0
+    for c in found:
+        if keep(c.labels):
+            continue
+        try:
+            c.remove(force=True)
+            removed += 1
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    client.close()
+    return removed

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from harness.config import TrackingConfig
 
-__all__ = ["Tracker", "NullTracker", "open_tracker"]
+__all__ = ["Tracker", "NullTracker", "open_tracker", "finish_lost_run"]
 
 
 class Tracker(Protocol):
@@ -38,3 +38,12 @@ def open_tracker(cfg: TrackingConfig, *, study: str, trial: int, config: dict[st
     from harness.tracking.wandb_tracker import WandbTracker
 
     return WandbTracker(cfg, study=study, trial=trial, config=config, study_dir=study_dir)
+
+
+def finish_lost_run(cfg: TrackingConfig, *, run_id: str | None, study: str, trial: int, study_dir: Path, reason: str) -> None:
+    """Mark the tracker run of a trial whose worker died as failed (no-op without a run)."""
+    if not run_id or cfg.backend == "none" or cfg.mode == "disabled":
+        return
+    from harness.tracking.wandb_tracker import finish_lost_run as finish_wandb
+
+    finish_wandb(cfg, run_id=run_id, study=study, trial=trial, study_dir=study_dir, reason=reason)

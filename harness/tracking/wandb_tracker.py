@@ -36,6 +36,7 @@ class WandbTracker:
             settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False),
         )
         self.run_dir = str(Path(self._run.dir).parent) if cfg.mode == "offline" else self._run.url
+        self.run_id = self._run.id
 
     def log(self, row: dict[str, Any], *, step: int) -> None:
         self._run.log({k: v for k, v in row.items() if k != "step"}, step=step)
@@ -108,3 +109,26 @@ def read_offline_run(run_dir: Path) -> dict[str, Any]:
                 out["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
     out["config"] = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in out["config"].items() if k != "_wandb"}
     return out
+
+
+def finish_lost_run(cfg: TrackingConfig, *, run_id: str, study: str, trial: int, study_dir: Path, reason: str) -> None:
+    """Close the W&B run of a trial whose worker died: the run is resumed by its id, marked
+    failed with the reason, and finished (offline: a second run folder with the same id, which
+    ``wandb sync`` merges into the first)."""
+    import wandb
+
+    run = wandb.init(
+        id=run_id,
+        resume="allow",
+        project=cfg.project,
+        entity=cfg.entity,
+        group=study,
+        job_type="trial",
+        name=f"{study}/trial-{trial}",
+        dir=str(study_dir),
+        mode=cfg.mode,
+        reinit="create_new",
+        settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False),
+    )
+    run.summary.update({"status": "failed", "reason": reason})
+    run.finish(exit_code=1)

@@ -1,0 +1,42 @@
+"""The launcher interface: start ``n_workers`` workers of one study, wait for them (or not).
+
+A launcher only starts and watches processes. Workers find their work in the study's storage
+(``harness.worker``); the entry point (``harness.sweep``) checks the study before and
+summarises it after. Adding a launcher: one file here with a class like the ones below, one
+line in ``harness.launch.LAUNCHERS``, a ``conf/launcher/<name>.yaml``, and the contract test
+(``tests/harness/test_launch_contract.py``) must pass against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from harness.config import StudyConfig
+
+__all__ = ["Launcher", "WorkerJob", "LaunchOutcome"]
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """What every worker runs: ``harness.worker.worker_main(overrides)``. The overrides are the
+    command's own (no credential ever: storage URLs come from the environment)."""
+
+    study: StudyConfig
+    overrides: tuple[str, ...]
+
+
+@dataclass
+class LaunchOutcome:
+    detached: bool = False  # the workers are still running; the caller must not summarise yet
+    exit_codes: list[int] = field(default_factory=list)  # per worker, as far as known
+    lost: int = 0  # workers that died without stopping by themselves (killed, cancelled)
+    where: str = ""  # how to follow a detached study
+
+
+class Launcher(Protocol):
+    name: str
+
+    def launch(self, job: WorkerJob, *, progress: bool) -> LaunchOutcome:
+        """Start the workers; return when they have all exited (or at once when detached)."""
+        ...

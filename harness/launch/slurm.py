@@ -1,0 +1,111 @@
+"""``launcher=slurm``: one SLURM job array of ``launcher.n_workers`` tasks through submitit.
+
+Each array task runs ``harness.worker.worker_main(overrides)`` and pulls trials from the
+study (so the storage must be one every node reaches: ``storage=postgres``; ``runs_dir`` must
+be on a shared filesystem). submitit keeps its job files and the per-worker logs in
+``<study>/slurm/``; those hold the command's overrides, never a credential (the database URL
+reaches the tasks through the environment, which sbatch exports).
+
+Signals: SLURM sends SIGUSR2 ahead of the time limit or on preemption (submitit's
+``--signal=USR2@90``) and SIGTERM on ``scancel``; the worker records its running trial as
+failed, re-enqueues it for the other tasks, and exits. A task killed without notice is found
+by the heartbeat like any lost worker.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.launch._base import LaunchOutcome, WorkerJob
+
+__all__ = ["SlurmLauncher", "executor_parameters"]
+
+
+def executor_parameters(job: WorkerJob) -> dict[str, Any]:
+    """submitit SlurmExecutor parameters from the ``launcher`` config."""
+    lc = job.study.launcher
+    params: dict[str, Any] = {
+        "job_name": f"harness-{job.study.name}",
+        "time": lc.time_min,
+        "cpus_per_task": lc.cpus_per_task,
+        "array_parallelism": lc.max_parallel or lc.n_workers,
+        "stderr_to_stdout": True,
+        "signal_delay_s": 90,
+    }
+    if lc.partition:
+        params["partition"] = lc.partition
+    if lc.mem_gb:
+        params["mem"] = f"{int(lc.mem_gb * 1024)}M"
+    if lc.gpus_per_task:
+        params["gpus_per_task"] = lc.gpus_per_task
+    if lc.setup:
+        params["setup"] = list(lc.setup)
+    if lc.sbatch:
+        params["additional_parameters"] = dict(lc.sbatch)
+    return params
+
+
+class SlurmLauncher:
+    name = "slurm"
+
+    def launch(self, job: WorkerJob, *, progress: bool) -> LaunchOutcome:
+        if shutil.which("sbatch") is None:
+            raise ConfigError("launcher", "slurm", "sbatch is not on PATH (scripts/setup_slurm.sh starts a single-node cluster)")
+        if job.study.storage.backend != "postgres":
+            raise ConfigError("storage", job.study.storage.backend,
+                              "launcher=slurm needs a storage every node reaches: storage=postgres")
+        import submitit
+
+        from harness.worker import worker_main
+
+        folder = job.study.dir / "slurm"
+        executor = submitit.SlurmExecutor(folder=str(folder))
+        executor.update_parameters(**executor_parameters(job))
+        n = job.study.launcher.n_workers
+        jobs = executor.map_array(worker_main, [list(job.overrides)] * n)
+        array_id = jobs[0].job_id.split("_")[0]
+        print(f"submitted SLURM job array {array_id} ({n} workers); logs in {folder}/", flush=True)
+        if not job.study.launcher.wait:
+            return LaunchOutcome(detached=True, where=f"SLURM job array {array_id} (squeue -j {array_id}); logs in {folder}/")
+        try:
+            self._follow(job, jobs)
+        except KeyboardInterrupt:
+            print(f"\ncancelling SLURM job array {array_id}", file=sys.stderr, flush=True)
+            for j in jobs:
+                j.cancel(check=False)
+            raise
+        outcome = LaunchOutcome()
+        for j in jobs:
+            state = j.state
+            outcome.exit_codes.append(_result(j) if state == "COMPLETED" else 1)
+            if state.startswith(("CANCELLED", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "TIMEOUT", "FAILED")):
+                outcome.lost += 1
+        return outcome
+
+    def _follow(self, job: WorkerJob, jobs) -> None:
+        """Wait for the array, printing one line per trial as the storage reports it finished."""
+        from harness.worker import open_study, storage_call, trial_line
+
+        study, _ = open_study(job.study)
+        seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        while True:
+            done = all(j.done() for j in jobs)
+            for t in storage_call(study.get_trials, deepcopy=False, what="following the study"):
+                if t.number in seen or not t.state.is_finished() or t.user_attrs.get("discarded"):
+                    continue
+                seen.add(t.number)
+                print(trial_line(job.study.dir, t), flush=True)
+            if done:
+                return
+            time.sleep(2.0)
+
+
+def _result(j) -> int:
+    try:
+        return int(j.result())
+    except Exception:  # noqa: BLE001 - a task that raised: its log says why
+        return 1
