@@ -1,9 +1,9 @@
 # Quickstart: `make sweep` (set up + run the lora_rank study on the embedded default)
-#             `make test`  (set up + Docker sandbox + the whole test suite)
+#             `make test`  (set up + Docker sandbox + PostgreSQL + SLURM + the whole test suite)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup sweep smoke test test-fast sandbox clean
+.PHONY: setup sweep smoke test test-fast sandbox postgres slurm clean
 
 setup:
 	@scripts/setup.sh
@@ -17,11 +17,24 @@ smoke: setup
 sandbox: setup
 	scripts/setup_docker.sh
 
+# A local PostgreSQL server (role/database `harness`); the script's last line is its URL.
+postgres:
+	scripts/setup_postgres.sh
+
+# A single-node SLURM cluster (munged, slurmctld, slurmd); the script's last line is the partition.
+slurm:
+	scripts/setup_slurm.sh
+
+# Docker, PostgreSQL and SLURM are promised here: a test of theirs that skips fails instead.
 test: setup sandbox
-	HARNESS_REQUIRE_DOCKER=1 $(PY) -m pytest $(PYTEST_ARGS)
+	@url=$$(scripts/setup_postgres.sh) && partition=$$(scripts/setup_slurm.sh) && \
+	echo "test services: PostgreSQL at $${url##*@} (password from the environment), SLURM partition $$partition" && \
+	HARNESS_REQUIRE_DOCKER=1 HARNESS_REQUIRE_POSTGRES=1 HARNESS_REQUIRE_SLURM=1 \
+	HARNESS_TEST_POSTGRES_URL="$$url" HARNESS_TEST_SLURM_PARTITION="$$partition" \
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PY) -m pytest -m "not integration and not docker" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not integration and not docker and not postgres and not slurm" $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs .cache

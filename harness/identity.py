@@ -53,6 +53,8 @@ class StudyMismatch(Exception):
 
     def __init__(self, name: str, keys: list[str], stored: dict[str, Any], current: dict[str, Any]):
         self.keys = keys
+        # group choices first (model.name: tiny -> qwen...), then changed values, then keys one side lacks
+        keys = sorted(keys, key=lambda k: (not k.endswith(".name"), k not in stored or k not in current, k))
         shown = []
         for k in keys[:8]:
             old = stored.get(k, "<absent>")

@@ -85,6 +85,7 @@ def quiet() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # CPU-kernel notices on import, harmless here
+    logging.getLogger("submitit").setLevel(logging.ERROR)  # "Bypassing sacct error" on clusters without accounting
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("WANDB_SILENT", "true")
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -169,6 +170,18 @@ def _check_runs_dir(cfg: StudyConfig, fingerprint: str, created: bool) -> None:
         )
 
 
+def _study_exists(cfg: StudyConfig) -> bool:
+    from harness.study import make_storage
+
+    if cfg.storage.backend != "postgres" and not cfg.storage.url and not any(cfg.dir.glob("optuna.*")):
+        return False
+    try:
+        make_storage(cfg).get_study_id_from_name(cfg.name)
+    except KeyError:
+        return False
+    return True
+
+
 def summarize(cfg: StudyConfig, study) -> tuple[int, str]:
     """(exit code, one summary line) from the storage and the records."""
     import json
@@ -213,26 +226,26 @@ def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     quiet()
+    cfg.dir.mkdir(parents=True, exist_ok=True)
+    current = definition(raw)
+    defaults = definition(compose(_group_overrides(base_overrides)))
     try:
+        # 1. an existing study must have this definition (checked before anything is created) ...
+        if _study_exists(cfg):
+            study, reaper = open_study(cfg, per_trial_seed=False)
+            adopt_definition(study, name=cfg.name, current=current, defaults=defaults, allow_changed=cfg.allow_changed)
+        # 2. ... then what would fail every trial fails here, before the study is created ...
         preflight(raw)
-    except ConfigError as e:
+        # 3. ... and the study is opened or created with its definition
+        study, reaper = open_study(cfg, per_trial_seed=False)
+        ident = adopt_definition(study, name=cfg.name, current=current, defaults=defaults, allow_changed=cfg.allow_changed)
+        _check_runs_dir(cfg, ident.fingerprint, ident.created)
+    except (StudyMismatch, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except PreflightFailed as e:
         print(f"error: {e} (no trial was started)", file=sys.stderr)
         return 1
-    cfg.dir.mkdir(parents=True, exist_ok=True)
-    try:
-        study, reaper = open_study(cfg, per_trial_seed=False)
-        ident = adopt_definition(study, name=cfg.name, current=definition(raw),
-                                 defaults=definition(compose(_group_overrides(base_overrides))), allow_changed=cfg.allow_changed)
-        _check_runs_dir(cfg, ident.fingerprint, ident.created)
-    except StudyMismatch as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except Exception as e:  # noqa: BLE001 - the storage cannot be reached or opened: one line, not a traceback
         from harness.study import redact_url
 

@@ -58,14 +58,20 @@ class WorkerResult:
 # -- storage access that survives a database restart ------------------------------------------
 
 
-def _transient(e: BaseException) -> bool:
+def _transient(e: BaseException | None) -> bool:
+    """A lost connection (server restarting, network blip), here or under Optuna's wrapping."""
     try:
         import sqlalchemy.exc as sa
-    except ImportError:
+    except ImportError:  # pragma: no cover - optuna depends on it
         return isinstance(e, OSError)
-    if isinstance(e, (sa.OperationalError, sa.InterfaceError)):
-        return True
-    return isinstance(e, sa.DBAPIError) and bool(getattr(e, "connection_invalidated", False))
+    seen = 0
+    while e is not None and seen < 5:  # optuna re-raises as StorageInternalError from the SQLAlchemy error
+        if isinstance(e, (sa.OperationalError, sa.InterfaceError)):
+            return True
+        if isinstance(e, sa.DBAPIError) and getattr(e, "connection_invalidated", False):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def storage_call(fn: Callable[..., Any], *args: Any, what: str, patience: float = _TRANSIENT_PATIENCE_S, **kwargs: Any) -> Any:
@@ -205,8 +211,11 @@ def redacted_config(resolved: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool) -> WorkerResult:
-    """Pull trials from the study until it is done or a bound is hit."""
+def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool, runner: Callable[..., tuple] | None = None) -> WorkerResult:
+    """Pull trials from the study until it is done or a bound is hit.
+
+    ``runner(trial, **context) -> (state, values, reason, systemic)`` runs one trial; the default
+    trains and evaluates (``_run_one``); the storage benchmark passes one that does nothing."""
     import warnings
 
     import optuna
@@ -286,7 +295,7 @@ def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool
                     continue
             result.ran += 1
             # 4. run and tell
-            state, values, reason, systemic = _run_one(
+            state, values, reason, systemic = (runner or _run_one)(
                 trial, cfg=cfg, raw_overrides=base_overrides + overrides, params=params, single=single, sign=sign,
                 progress=progress, labels={**labels, "harness.trial": str(trial.number)},
                 facts={"worker": me, **({"retry_of": retry_of, "retry_attempt": trial.user_attrs.get("retry_attempt")} if retry_of is not None else {})},
@@ -349,6 +358,12 @@ def _run_one(trial, *, cfg: StudyConfig, raw_overrides: list[str], params: dict[
     except Pruned as e:
         return TrialState.PRUNED, None, str(e), False
     except TrialFailed as e:
+        if _PREEMPTED:  # the signal also reached the trial's helpers (a sandbox process) first
+            from harness.record import mark_record
+
+            mark_record(trial_dir, study=cfg.name, number=trial.number, status="failed", reason=Preempted.reason)
+            _interrupted(trial, cfg, preempted=True)
+            raise Preempted() from None
         return TrialState.FAIL, None, str(e), _systemic(e)
     except (KeyboardInterrupt, SystemExit) as e:
         # Ctrl-C or preemption: the record is closed by run_trial; Optuna learns it here, and the
@@ -376,7 +391,14 @@ def _interrupted(trial, cfg: StudyConfig, *, preempted: bool) -> None:
 # -- entry points -----------------------------------------------------------------------------
 
 
+_PREEMPTED = False
+
+
 def _on_preempt(signum, frame) -> None:
+    global _PREEMPTED
+    if _PREEMPTED:
+        return  # already unwinding
+    _PREEMPTED = True
     raise Preempted()
 
 

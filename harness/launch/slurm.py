@@ -80,9 +80,10 @@ class SlurmLauncher:
             raise
         outcome = LaunchOutcome()
         for j in jobs:
-            state = j.state
-            outcome.exit_codes.append(_result(j) if state == "COMPLETED" else 1)
-            if state.startswith(("CANCELLED", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "TIMEOUT", "FAILED")):
+            if j.paths.result_pickle.exists():
+                outcome.exit_codes.append(_result(j))
+            else:  # killed, cancelled, preempted without a result: its trial was settled by the others
+                outcome.exit_codes.append(1)
                 outcome.lost += 1
         return outcome
 
@@ -92,8 +93,13 @@ class SlurmLauncher:
 
         study, _ = open_study(job.study)
         seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        array_id = jobs[0].job_id.split("_")[0]
+        empty_polls = 0
         while True:
-            done = all(j.done() for j in jobs)
+            # submitit cannot tell a task killed without a result (no accounting: no sacct) from one
+            # still running, so the queue decides: the array is over when squeue no longer lists it
+            empty_polls = empty_polls + 1 if not _in_queue(array_id) else 0
+            done = all(j.paths.result_pickle.exists() for j in jobs) or empty_polls >= 2
             for t in storage_call(study.get_trials, deepcopy=False, what="following the study"):
                 if t.number in seen or not t.state.is_finished() or t.user_attrs.get("discarded"):
                     continue
@@ -102,6 +108,18 @@ class SlurmLauncher:
             if done:
                 return
             time.sleep(2.0)
+
+
+def _in_queue(array_id: str) -> bool:
+    import subprocess
+
+    try:
+        out = subprocess.run(["squeue", "-h", "-j", array_id, "-o", "%i"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # cannot tell: keep waiting
+    if out.returncode != 0:
+        return "Invalid job id" not in out.stderr  # an array that left the queue is unknown to squeue
+    return bool(out.stdout.strip())
 
 
 def _result(j) -> int:
