@@ -64,8 +64,8 @@ class StudyMismatch(Exception):
         super().__init__(
             f"study {name!r} exists with a different definition ({len(keys)} key(s) differ):\n"
             + "\n".join(shown) + more
-            + f"\nto start a new study, pass study.name=<new name>; to continue this one with the new "
-            f"definition anyway (recorded in the study), pass study.allow_changed=true"
+            + "\nto start a new study, pass study.name=<new name>; to continue this one with the new "
+            "definition anyway (recorded in the study), pass study.allow_changed=true"
         )
 
 

@@ -218,14 +218,12 @@ def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool
     trains and evaluates (``_run_one``); the storage benchmark passes one that does nothing."""
     import warnings
 
-    import optuna
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     from harness.liveness import WORKER_ATTR, Heartbeat, worker_identity
-    from harness.record import TrialRecord, mark_record
+    from harness.record import mark_record
     from harness.study import config_groups, params_key, sample_params
-    from harness.trial import Pruned, objective_values, run_trial
 
     warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
     cfg = study_config(raw)
@@ -327,7 +325,6 @@ def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool
 def _run_one(trial, *, cfg: StudyConfig, raw_overrides: list[str], params: dict[str, Any], single: bool, sign: float,
              progress: bool, labels: dict[str, str], facts: dict[str, Any]):
     """Run one trial; returns (state, values, reason, systemic). Interrupts are recorded, told and re-raised."""
-    import optuna
     from optuna.trial import TrialState
 
     from harness.record import TrialRecord
