@@ -21,6 +21,12 @@ def status(overrides: list[str]) -> int:
     from harness.sweep import _study_exists, quiet, summarize
     from harness.worker import open_study, trial_line
 
+    from harness.sweep import check_overrides
+
+    problem = check_overrides(overrides)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         cfg = study_config(compose(overrides))
     except ConfigError as e:

@@ -306,5 +306,24 @@ def main(cfg: DictConfig) -> None:
     sys.exit(run_sweep(raw, overrides))
 
 
+def check_overrides(args: list[str]) -> str | None:
+    """Hydra's own errors (unknown group option, malformed override, unknown key) as one message,
+    so they exit 2 like every other config error (Hydra itself exits 1, which reads as "failed")."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if any(a.startswith("-") for a in args):  # --help, --cfg job, ...: Hydra's own flags
+        return None
+    try:
+        compose(args)
+    except (HydraException, OmegaConfBaseException) as e:
+        return str(e).strip()
+    return None
+
+
 if __name__ == "__main__":
+    problem = check_overrides(sys.argv[1:])
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()

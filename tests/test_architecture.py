@@ -34,9 +34,17 @@ def test_reports_never_import_training_code():
     assert not bad, bad
 
 
-@pytest.mark.parametrize("module", ["evaluators", "evaluators.execute", "harness.config", "harness.data", "harness.methods", "reports.leaderboard"])
+def test_launchers_only_start_workers():
+    """harness/launch/ starts and watches processes; training and evaluation stay in the worker."""
+    banned = ("torch", "transformers", "peft", "evaluators", "harness.trial", "harness.train", "harness.data", "harness.methods")
+    bad = sorted((f, m) for f, m in _imports("harness/launch") if m.startswith(banned))
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("module", ["evaluators", "evaluators.execute", "harness.config", "harness.data", "harness.methods",
+                                    "harness.launch", "harness.worker", "harness.identity", "reports.leaderboard"])
 def test_import_is_light(module):
-    code = f"import sys, {module}; heavy = [m for m in ('torch', 'transformers', 'peft', 'wandb', 'docker', 'lm_eval') if m in sys.modules]; print(heavy)"
+    code = f"import sys, {module}; heavy = [m for m in ('torch', 'transformers', 'peft', 'wandb', 'docker', 'lm_eval', 'submitit', 'optuna') if m in sys.modules]; print(heavy)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"{module} imports {out.stdout.strip()} at import time"

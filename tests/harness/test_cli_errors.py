@@ -12,13 +12,13 @@ import pytest
 from tests.conftest import REPO
 
 CASES = [
-    # (override, exit code, text that must appear)
-    ("method=nope", 1, "Could not find 'method/nope'"),
-    ("model=nope", 1, "Could not find 'model/nope'"),
-    ("+sweep=nope", 1, "Could not find 'sweep/nope'"),
+    # (override, exit code, text that must appear): every config error exits 2, Hydra's own included
+    ("method=nope", 2, "Could not find 'method/nope'"),
+    ("model=nope", 2, "Could not find 'model/nope'"),
+    ("+sweep=nope", 2, "Could not find 'sweep/nope'"),
     ("method.r=0", 2, "method.r=0"),
     ("method.target_modules=qvx", 2, "method.target_modules='qvx'"),
-    ("method.r=[1,", 1, "no viable alternative"),
+    ("method.r=[1,", 2, "no viable alternative"),
     ("train.max_steps=-5", 2, "train.max_steps=-5"),
 ]
 
