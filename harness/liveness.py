@@ -109,7 +109,13 @@ class Reaper:
 
     def reap(self) -> list[int]:
         """Fail and settle every lost trial; returns their numbers."""
+        from harness import worker
+
         before = len(self.reaped)
+        if time.time() - worker.LAST_OUTAGE_END < self.cfg.grace_s:
+            # this worker just got the storage back: the others' beats may not have resumed yet,
+            # and their trials would look lost although their workers are alive
+            return []
         if uses_optuna_heartbeat(self.study._storage):
             import warnings
 

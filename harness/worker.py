@@ -40,6 +40,7 @@ __all__ = ["run_worker", "worker_main", "open_study", "storage_call", "trial_lin
 STOP_ATTR = "harness:stop"  # set by a worker that saw a failure every trial would share
 MAX_COLLISIONS = 50  # consecutive duplicate samples before the search space counts as exhausted
 _TRANSIENT_PATIENCE_S = 300
+LAST_OUTAGE_END = 0.0  # when this process last got the storage back after losing it
 
 
 class Preempted(KeyboardInterrupt):
@@ -76,10 +77,14 @@ def _transient(e: BaseException | None) -> bool:
 
 def storage_call(fn: Callable[..., Any], *args: Any, what: str, patience: float = _TRANSIENT_PATIENCE_S, **kwargs: Any) -> Any:
     """Call ``fn``, retrying with backoff while the storage is unreachable (up to ``patience`` s)."""
+    global LAST_OUTAGE_END
     deadline, delay, told = time.time() + patience, 0.5, False
     while True:
         try:
-            return fn(*args, **kwargs)
+            value = fn(*args, **kwargs)
+            if told:
+                LAST_OUTAGE_END = time.time()
+            return value
         except Exception as e:  # noqa: BLE001 - only transient storage errors are retried
             if not _transient(e) or time.time() > deadline:
                 raise
