@@ -249,7 +249,10 @@ def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
     except Exception as e:  # noqa: BLE001 - the storage cannot be reached or opened: one line, not a traceback
         from harness.study import redact_url
 
-        print(f"error: cannot open the study's storage ({cfg.storage.backend}): {redact_url(str(e).splitlines()[0])}", file=sys.stderr)
+        hint = ("; is the server up and HARNESS_POSTGRES_URL right? (scripts/setup_postgres.sh starts a local one)"
+                if cfg.storage.backend == "postgres" else "")
+        print(f"error: cannot open the study's storage ({cfg.storage.backend}): {redact_url(str(e).splitlines()[0])}{hint}",
+              file=sys.stderr)
         return 1
     if ident.changed:
         print(f"note: study {cfg.name!r} continues with a changed definition ({', '.join(ident.changed)}); recorded in the study")
