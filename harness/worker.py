@@ -281,7 +281,7 @@ def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool
                 dup = storage_call(_duplicate_of, study, trial.number, key, what="checking the claim")
                 if dup is not None:
                     storage_call(trial.set_user_attr, "discarded", f"duplicate of trial {dup}", what="discarding")
-                    storage_call(study.tell, trial, state=TrialState.FAIL, what="discarding")
+                    storage_call(study.tell, trial, state=TrialState.FAIL, skip_if_finished=True, what="discarding")
                     collisions += 1
                     if collisions >= MAX_COLLISIONS:
                         result.stop_reason = f"search space exhausted: {MAX_COLLISIONS} samples in a row repeated configurations already run"
@@ -294,7 +294,7 @@ def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool
                 if trial.number not in running[: max(0, cfg.n_trials - complete)]:
                     # another worker started the last needed trial at the same moment: leave it to them
                     storage_call(trial.set_user_attr, "discarded", "not needed: n_trials were already running", what="discarding")
-                    storage_call(study.tell, trial, state=TrialState.FAIL, what="discarding")
+                    storage_call(study.tell, trial, state=TrialState.FAIL, skip_if_finished=True, what="discarding")
                     continue
             result.ran += 1
             # 4. run and tell
@@ -303,21 +303,24 @@ def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool
                 progress=progress, labels={**labels, "harness.trial": str(trial.number)},
                 facts={"worker": me, **({"retry_of": retry_of, "retry_attempt": trial.user_attrs.get("retry_attempt")} if retry_of is not None else {})},
             )
-            if reason:
-                storage_call(trial.set_user_attr, "reason", reason[:500], what="recording the reason")
             try:
+                if reason:
+                    storage_call(trial.set_user_attr, "reason", reason[:500], what="recording the reason")
                 if state == TrialState.COMPLETE:
-                    storage_call(study.tell, trial, values[0] if single else values, what="telling the result")
+                    storage_call(study.tell, trial, values[0] if single else values, skip_if_finished=True, what="telling the result")
                 else:
-                    storage_call(study.tell, trial, state=state, what="telling the result")
+                    storage_call(study.tell, trial, state=state, skip_if_finished=True, what="telling the result")
             except UpdateFinishedTrialError:
+                pass  # finished already: by our own retried tell, or by a reaper (checked below)
+            finished = storage_call(storage.get_trial, trial._trial_id, what="reading the trial")
+            if finished.state != state:
                 # another worker failed this trial as lost while it ran (beats delayed past the grace
-                # period): Optuna's FAIL stands, and the record must say so
+                # period): Optuna's FAIL stands, and the record must say so. (A tell whose commit went
+                # through before the connection dropped is retried, refused, and lands here agreeing.)
                 mark_record(cfg.dir / f"trial-{trial.number}", study=cfg.name, number=trial.number, status="failed",
                             reason="worker lost: heartbeat delayed past study.grace_s; its result was discarded")
-                state = TrialState.FAIL
-        frozen = storage_call(study._storage.get_trial, trial._trial_id, what="reading the trial")
-        print(trial_line(cfg.dir, frozen), flush=True)
+                state = finished.state
+        print(trial_line(cfg.dir, finished), flush=True)
         if state == TrialState.FAIL:
             result.failed += 1
             if systemic:
@@ -380,7 +383,7 @@ def _interrupted(trial, cfg: StudyConfig, *, preempted: bool) -> None:
 
     try:
         storage_call(trial.set_user_attr, "interrupted", True, what="recording the interrupt", patience=30)
-        storage_call(trial.study.tell, trial, state=TrialState.FAIL, what="recording the interrupt", patience=30)
+        storage_call(trial.study.tell, trial, state=TrialState.FAIL, skip_if_finished=True, what="recording the interrupt", patience=30)
         if preempted:
             attempt = int(trial.user_attrs.get("retry_attempt", 0))
             if attempt < cfg.max_retries:

@@ -118,3 +118,25 @@ def test_a_lost_trial_is_failed_recorded_and_retried(tmp_path):
     assert len(retries) == 1 and retries[0].params == lost.params and retries[0].state == TrialState.COMPLETE
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
     assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def reaped_while_running(trial, **context):
+    """A trial another worker failed as lost while it ran (its beats were late); it then finishes."""
+    from optuna.trial import TrialState
+
+    trial.study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    return TrialState.COMPLETE, [1.0], None, False
+
+
+def test_a_result_told_after_the_trial_was_reaped_is_discarded_and_recorded_so(tmp_path):
+    from harness.config import study_config
+    from harness.worker import run_worker
+
+    overrides = SMOKE + [f"runs_dir={tmp_path}", "storage=journal", "study.n_trials=1", "study.max_failures=1"]
+    raw = _raw(overrides, None)
+    result = run_worker(raw, overrides, progress=False, runner=reaped_while_running)
+    assert result.failed == 1
+    (trial,) = _trials(overrides)
+    assert trial.state.name == "FAIL"
+    m = json.loads((study_config(raw).dir / "trial-0" / "manifest.json").read_text())
+    assert m["status"] == "failed" and "its result was discarded" in m["reason"]
