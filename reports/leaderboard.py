@@ -17,6 +17,8 @@ from typing import Any
 
 __all__ = ["Leaderboard", "build_leaderboard", "load_trials"]
 
+from reports.stats import compare_paired, mean_interval, per_problem_pass_at_k  # noqa: E402 (light: scipy is imported lazily)
+
 STATUS_ORDER = {"complete": 0, "pruned": 1, "failed": 2, "running": 3}
 METRIC_COLUMNS = ("eval_loss", "trainable_params", "trainable_pct", "peak_memory_mb", "tokens_per_s", "wall_time_s")
 
@@ -60,7 +62,9 @@ class Leaderboard:
 
     def write(self, study_dir: Path) -> list[Path]:
         md, csv_path = study_dir / "leaderboard.md", study_dir / "leaderboard.csv"
-        title = f"# Leaderboard: {study_dir.name}\n\nRanked by `{self.objective}`. Built from the trial records in this folder.\n\n"
+        title = (f"# Leaderboard: {study_dir.name}\n\nRanked by `{self.objective}`. Built from the trial records in this folder.\n"
+                 f"Intervals are 95% over problems; `vs #1` is the paired difference from the best trial in points "
+                 f"with its 95% interval, `~` where the two cannot be told apart.\n\n")
         _atomic(md, title + self.to_markdown())
         tmp = csv_path.with_suffix(".csv.tmp")
         with open(tmp, "w", newline="") as f:
@@ -123,8 +127,54 @@ def build_leaderboard(study_dir: Path) -> Leaderboard:
     rows.sort(key=key)
     for i, r in enumerate(rows, 1):
         r["rank"] = i if r["status"] == "complete" else None
-    columns = ["rank", "trial", "status", "method", *[f"param:{k}" for k in param_keys], *sorted(pass_keys), *METRIC_COLUMNS, "reason"]
+    per_problem = {r["trial"]: _per_problem(study_dir / f"trial-{r['trial']}", pass_keys) for r in rows}
+    for r in rows:
+        for k in pass_keys:
+            values = per_problem[r["trial"]].get(k)
+            if values:
+                lo, hi = mean_interval(list(values.values()))
+                r[f"{k} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]"
+    vs_best = _versus_best(rows, per_problem, objective, direction) if objective in pass_keys else False
+    columns = ["rank", "trial", "status", "method", *[f"param:{k}" for k in param_keys]]
+    for k in sorted(pass_keys):
+        columns += [k, f"{k} 95% CI"]
+    columns += [*(["vs #1"] if vs_best else []), *METRIC_COLUMNS, "reason"]
     return Leaderboard(columns=columns, rows=rows, objective=objective)
+
+
+def _per_problem(trial_dir: Path, pass_keys: list[str]) -> dict[str, dict[str, float]]:
+    """metric ("toy/pass@1") -> task -> that problem's pass@k estimate, from eval/<bench>/metrics.json."""
+    out: dict[str, dict[str, float]] = {}
+    for key in pass_keys:
+        bench, _, at = key.partition("/pass@")
+        per_task = _read_json(trial_dir / "eval" / bench / "metrics.json").get("per_task") or {}
+        try:
+            k = int(at)
+            out[key] = {t: per_problem_pass_at_k(int(v["n"]), int(v["c"]), k) for t, v in per_task.items() if int(v["n"]) >= k}
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def _versus_best(rows: list[dict[str, Any]], per_problem: dict, objective: str, direction: str) -> bool:
+    """Each complete trial's difference from #1 on the objective, paired over problems, with a 95%
+    interval; "~" marks a trial that cannot be told apart from #1."""
+    complete = [r for r in rows if r["status"] == "complete" and per_problem[r["trial"]].get(objective)]
+    if len(complete) < 2:
+        return False
+    best = complete[0]
+    best_values = per_problem[best["trial"]][objective]
+    best["vs #1"] = "#1"
+    for r in complete[1:]:
+        values = per_problem[r["trial"]][objective]
+        if set(values) != set(best_values):
+            r["vs #1"] = "other problems"
+            continue
+        c = compare_paired({t: [v] for t, v in best_values.items()}, {t: [v] for t, v in values.items()},
+                           alpha=0.025, higher_is_better=direction == "maximize")
+        tie = " ~" if c.lower <= 0 <= c.upper else ""
+        r["vs #1"] = f"{-100 * c.drop:+.1f} [{-100 * c.upper:+.1f}, {-100 * c.lower:+.1f}]{tie}"
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["PairedComparison", "Verdict", "compare_paired", "decide", "holm", "mcnemar_exact_p", "clopper_pearson"]
+__all__ = [
+    "PairedComparison", "Verdict", "compare_paired", "decide", "holm", "mcnemar_exact_p", "clopper_pearson",
+    "mean_interval", "per_problem_pass_at_k",
+]
 
 MIN_T_PROBLEMS = 30
 
@@ -187,3 +190,22 @@ def more_samples_hint(c: PairedComparison, min_effect: float) -> str:
     needed = max(c.samples_candidate + 1, math.ceil(c.samples_candidate * factor))
     return (f"about {needed} samples per problem on both sides would be needed if the spread were all sampling noise "
             f"(more problems help where it is not)")
+
+
+def per_problem_pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k estimate of one problem from n samples with c correct (k <= n)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def mean_interval(values: Sequence[float], *, confidence: float = 0.95, lo: float = 0.0, hi: float = 1.0) -> tuple[float, float]:
+    """Two-sided Student-t interval on the mean of per-problem values, clipped to [lo, hi].
+    A benchmark's score varies with which problems it holds: this is that uncertainty."""
+    n = len(values)
+    if n < 2:
+        return lo, hi
+    mean = sum(values) / n
+    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+    q = _t_quantile(0.5 + confidence / 2, n - 1)
+    return max(lo, mean - q * se), min(hi, mean + q * se)

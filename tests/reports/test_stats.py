@@ -80,3 +80,17 @@ def test_calibration_on_a_small_simulation():
     assert rows["5-point drop, 20 samples"]["pass"] <= 0.05
     assert rows["3 points better, 20 samples"]["pass"] >= 0.90
     assert math.isclose(sum(rows["5-point drop, greedy"][k] for k in ("pass", "regression", "inconclusive")), 1.0)
+
+
+def test_per_problem_pass_at_k_and_intervals():
+    from reports.stats import mean_interval, per_problem_pass_at_k
+
+    assert per_problem_pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert per_problem_pass_at_k(10, 3, 5) == pytest.approx(1 - math.comb(7, 5) / math.comb(10, 5))
+    assert per_problem_pass_at_k(5, 4, 2) == 1.0
+    lo, hi = mean_interval([0.0, 1.0] * 50)
+    from scipy.stats import t
+
+    half = t.ppf(0.975, 99) * math.sqrt(0.25 * 100 / 99 / 100)
+    assert lo == pytest.approx(0.5 - half) and hi == pytest.approx(0.5 + half)
+    assert mean_interval([1.0]) == (0.0, 1.0)
