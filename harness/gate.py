@@ -81,9 +81,11 @@ def differences(base: dict[str, Any], cand: dict[str, Any]) -> list[str]:
     if tb != tc:
         diffs.append(f"task sets differ ({len(tb - tc)} only in the baseline, {len(tc - tb)} only in the candidate)")
     mb, mc = base["metrics"], cand["metrics"]
+    defaults = {"higher_is_better": True}  # records written before the key existed are pass/fail: higher is better
     for key in ("benchmark_meta", "prompt_template", "timeout_s", "higher_is_better"):
-        if mb.get(key) != mc.get(key):
-            diffs.append(f"{key}: {mb.get(key)!r} vs {mc.get(key)!r}")
+        vb, vc = mb.get(key, defaults.get(key)), mc.get(key, defaults.get(key))
+        if vb != vc:
+            diffs.append(f"{key}: {vb!r} vs {vc!r}")
     gb, gc = mb.get("generation") or {}, mc.get("generation") or {}
     for key in sorted((set(gb) | set(gc)) - NOT_COMPARED):
         if gb.get(key) != gc.get(key):

@@ -41,6 +41,7 @@ RUNTIME_KEYS = (
     "runs_dir",
     "cache_dir",
     "hydra",
+    "evaluate",
 )
 
 DEFINITION_ATTR = "harness:definition"

@@ -18,7 +18,7 @@ from harness.errors import TrialFailed
 from harness.record import TrialRecord, write_json_atomic
 from harness.tracking import NullTracker, open_tracker
 
-__all__ = ["Pruned", "objective_values", "run_trial"]
+__all__ = ["Pruned", "evaluate_model", "objective_values", "run_trial"]
 
 
 class Pruned(Exception):
@@ -105,12 +105,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
     with record.phase("setup"):  # heavy imports count as setup (paid once per process)
         from transformers import set_seed
 
-        from evaluators.benchmarks import load_benchmark
-        from evaluators.evaluate import generate_samples, write_results
-        from evaluators.generate import GenerationSettings
-        from evaluators.sandbox import open_sandbox
-        from evaluators.scoring import score
-        from harness.data import format_prompt, make_collator, prepare_data
+        from harness.data import make_collator, prepare_data
         from harness.methods import apply_method, build_optimizer, model_load_kwargs, prepare_for_generation, trainer_callbacks
         from harness.models import load_model, load_tokenizer, resolve_model
         from harness.train import resolve_device, train
@@ -195,15 +190,34 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         applied.model.save_pretrained(record.dir / "adapter")
 
     # 4. evaluate: generate with the merged model where the method allows it, execute in the sandbox
-    settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed)
     with record.phase("generate"):
         gen_model = prepare_for_generation(applied.model, cfg.method)
+    metrics.update(evaluate_model(cfg, model=gen_model, tokenizer=tokenizer, template=data.template, record=record,
+                                  progress=progress, sandbox_labels=sandbox_labels))
+    return metrics
+
+
+
+def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record: TrialRecord, progress: bool,
+                   sandbox_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """Generate for every configured benchmark, score in one sandbox, write ``eval/<benchmark>/``;
+    returns the headline pass@k. Shared by trials and ``harness.evaluate``, so a saved adapter
+    scored later goes through exactly the same prompts, generation and sandbox."""
+    from evaluators.benchmarks import load_benchmark
+    from evaluators.evaluate import generate_samples, write_results
+    from evaluators.generate import GenerationSettings
+    from evaluators.sandbox import open_sandbox
+    from evaluators.scoring import score
+    from harness.data import format_prompt
+
+    settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed)
 
     def render_prompt(prompt: str) -> str:
         # the training template, so an instruct-tuned adapter sees the format it learned
-        return prompt if data.template == "none" else format_prompt(prompt, data.template, tokenizer=tokenizer)
+        return prompt if template == "none" else format_prompt(prompt, template, tokenizer=tokenizer)
 
-    with open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers, labels=sandbox_labels) as sandbox:
+    metrics: dict[str, Any] = {}
+    with open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers, labels=sandbox_labels or {}) as sandbox:
         record.update(sandbox={"backend": sandbox.name, "isolation": sandbox.isolation, "image": sandbox.image})
         for spec in cfg.eval.benchmarks:
             options = {"split": spec.split, "limit": spec.limit}
@@ -212,8 +226,8 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
             benchmark = load_benchmark(spec.name, **options)
             with record.phase("generate"):
                 samples = generate_samples(
-                    gen_model, tokenizer, benchmark, settings=settings, progress=progress,
-                    format_prompt=render_prompt, add_special_tokens=data.template != "tokenizer",
+                    model, tokenizer, benchmark, settings=settings, progress=progress,
+                    format_prompt=render_prompt, add_special_tokens=template != "tokenizer",
                 )
             with record.phase("execute"):
                 scored = score(benchmark, samples, sandbox=sandbox, ks=cfg.eval.ks, timeout_s=cfg.eval.timeout_s, progress=progress)
@@ -221,7 +235,8 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
                 bench_metrics = {
                     **scored.metrics,
                     "generation": settings.as_record(),
-                    "prompt_template": data.template,
+                    "prompt_template": template,
+                    "higher_is_better": True,
                     "per_task": scored.per_task,
                 }
                 write_results(record.dir / "eval" / spec.name, samples=samples, results=scored.results, metrics=bench_metrics)
@@ -229,4 +244,3 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
                 if f"pass@{k}" in scored.metrics:
                     metrics[f"{spec.name}/pass@{k}"] = scored.metrics[f"pass@{k}"]
     return metrics
-
