@@ -9,11 +9,12 @@ candidate is worse). The drop of the benchmark is the mean of the ``d_i``.
 Bounds on the drop, one-sided at level ``1 - alpha`` each (docs/gate.md):
 
 1. **Greedy pass/fail** (one sample per problem on both sides): with ``b`` problems only the
-   baseline solves and ``c`` only the candidate solves out of ``N``, drop = P10 - P01. Exact
-   Clopper-Pearson bounds on both discordant rates at ``alpha/2`` each (Bonferroni) give
-   ``L = lo(b) - hi(c)`` and ``U = hi(b) - lo(c)``: valid whatever the two rates are, and not
-   fooled by zero discordant problems on a small benchmark. The p-value of "drop > margin" is
-   the exact McNemar test (conditional binomial on the ``b + c`` discordant problems).
+   baseline solves and ``c`` only the candidate solves out of ``N``, drop = P10 - P01. The
+   p-value of "drop > margin" is the exact McNemar test (conditional binomial on the ``m = b + c``
+   discordant problems) and ``L`` its inversion (Clopper-Pearson on ``b`` of ``m``), so
+   ``L > margin`` exactly when ``p < alpha``. ``U = hi(b) - lo(c)`` from exact Clopper-Pearson
+   bounds on both discordant rates at ``alpha/2`` each (Bonferroni): unconditional, so zero
+   discordant problems on a small benchmark do not "prove" that no drop exists.
 2. **Sampled or scored** (``n > 1`` or float scores): Student-t bounds on the mean of the
    ``d_i`` over problems, and the paired t-test of "drop > margin". Below ``MIN_T_PROBLEMS``
    problems the bounds are Hoeffding's (``d_i`` lies in [-1, 1]) instead: slower, not fooled by
@@ -110,11 +111,15 @@ def compare_paired(
                   candidate=sum(rc) / n, drop=drop, worse=worse, better=better)
     if binary and nb == nb_max == 1 and all(len(candidate[t]) == 1 for t in tasks):
         b, c = len(worse), len(better)
+        m = b + c
+        # lower bound: conditional on the m discordant problems, the inversion of the exact McNemar
+        # test (so "L > margin" and "p < alpha" agree); upper bound: unconditional (see the docstring)
+        lower = 0.0 if m == 0 else m * (2 * clopper_pearson(b, m, alpha)[0] - 1) / n
         lo_b, hi_b = clopper_pearson(b, n, alpha / 2)
         lo_c, hi_c = clopper_pearson(c, n, alpha / 2)
-        return PairedComparison(**common, lower=lo_b - hi_c, upper=hi_b - lo_c,
+        return PairedComparison(**common, lower=lower, upper=hi_b - lo_c,
                                 p_value=mcnemar_exact_p(b, c, n_problems=n, margin=margin),
-                                method="greedy: exact Clopper-Pearson bounds on discordant rates, exact McNemar test")
+                                method="greedy: exact McNemar test and its bound; unconditional Clopper-Pearson upper bound")
     if n < MIN_T_PROBLEMS:
         half = math.sqrt(2.0 * math.log(1.0 / alpha) / n)  # Hoeffding, d_i in [-1, 1]
         p = math.exp(-n * max(0.0, drop - margin) ** 2 / 2.0)
@@ -169,7 +174,7 @@ def decide(comparisons: Mapping[str, PairedComparison], *, alpha: float = 0.05, 
         worst = max(regressed, key=lambda n: comparisons[n].drop)
         c = comparisons[worst]
         return Verdict("regression", f"{worst}: the candidate is worse by {100 * c.drop:.1f} points "
-                       f"(lower bound {100 * c.lower:.1f}, margin {100 * c.margin:.1f}; Holm-adjusted p={adjusted[worst]:.3g})", adjusted)
+                       f"(lower bound {100 * c.lower:.1f} above the margin {100 * c.margin:.1f}; Holm-adjusted p={adjusted[worst]:.3g})", adjusted)
     open_ = [n for n in names if comparisons[n].upper >= min_effect]
     if not open_:
         return Verdict("pass", f"on every benchmark the drop is below {100 * min_effect:.1f} points "

@@ -94,3 +94,13 @@ def test_per_problem_pass_at_k_and_intervals():
     half = t.ppf(0.975, 99) * math.sqrt(0.25 * 100 / 99 / 100)
     assert lo == pytest.approx(0.5 - half) and hi == pytest.approx(0.5 + half)
     assert mean_interval([1.0]) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("b, c", [(8, 1), (5, 1), (3, 0), (10, 4), (0, 0), (2, 6)])
+def test_greedy_lower_bound_and_mcnemar_agree(b, c):
+    n = 188
+    base = {f"t{i}": [1 if i < b else 0 if i < b + c else i % 2] for i in range(n)}
+    cand = {f"t{i}": [0 if i < b else 1 if i < b + c else i % 2] for i in range(n)}
+    r = compare_paired(base, cand)
+    assert r.drop == pytest.approx((b - c) / n)
+    assert (r.lower > 0) == (r.p_value < 0.05), (r.lower, r.p_value)
