@@ -86,6 +86,9 @@ def differences(base: dict[str, Any], cand: dict[str, Any]) -> list[str]:
         vb, vc = mb.get(key, defaults.get(key)), mc.get(key, defaults.get(key))
         if vb != vc:
             diffs.append(f"{key}: {vb!r} vs {vc!r}")
+    pb, pc = mb.get("prompts_sha256"), mc.get("prompts_sha256")
+    if pb and pc and pb != pc:  # records from before the hash existed are compared by template and metadata only
+        diffs.append(f"rendered prompts differ (prompts_sha256 {pb[:12]} vs {pc[:12]})")
     gb, gc = mb.get("generation") or {}, mc.get("generation") or {}
     for key in sorted((set(gb) | set(gc)) - NOT_COMPARED):
         if gb.get(key) != gc.get(key):

@@ -8,6 +8,7 @@ It knows nothing of Optuna; the sweep passes ``report(step, eval_loss) -> stop?`
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -232,10 +233,12 @@ def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record:
             with record.phase("execute"):
                 scored = score(benchmark, samples, sandbox=sandbox, ks=cfg.eval.ks, timeout_s=cfg.eval.timeout_s, progress=progress)
             with record.phase("record"):
+                rendered = "\x00".join(f"{t.task_id}\x01{render_prompt(t.prompt)}" for t in benchmark.tasks)
                 bench_metrics = {
                     **scored.metrics,
                     "generation": settings.as_record(),
                     "prompt_template": template,
+                    "prompts_sha256": hashlib.sha256(rendered.encode()).hexdigest(),  # the gate compares what the model saw
                     "higher_is_better": True,
                     "per_task": scored.per_task,
                 }

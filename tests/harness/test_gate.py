@@ -79,3 +79,10 @@ def test_different_task_sets_and_bad_input_exit_3(tmp_path, capsys):
     assert "results.jsonl:2401: malformed result row" in capsys.readouterr().err
     assert main(["--baseline", str(b), "--candidate", str(tmp_path / "missing")]) == 3
     assert main(["--baseline", str(b)]) == 3  # usage error
+
+
+def test_different_rendered_prompts_are_refused(tmp_path, capsys):
+    b = record(tmp_path / "b", RATES, prompts_sha256="a" * 64)
+    c = record(tmp_path / "c", RATES, prompts_sha256="b" * 64)
+    assert main(["--baseline", str(b), "--candidate", str(c)]) == 3
+    assert "rendered prompts differ (prompts_sha256 aaaaaaaaaaaa vs bbbbbbbbbbbb)" in capsys.readouterr().err
