@@ -45,11 +45,10 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 
 def resolve_request(overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the resolved config to evaluate with, {source, adapter, template, out})."""
-    import json
-
     from omegaconf import OmegaConf
 
     from harness.config import compose
+    from harness.record import read_json
 
     composed = compose(overrides)
     ev = dict(composed.get("evaluate") or {})
@@ -74,10 +73,7 @@ def resolve_request(overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any
         values = [o for o in overrides if "." in o.partition("=")[0] and not o.startswith("evaluate.")]
         values += [o for o in overrides if o.partition("=")[0] in ("seed", "runs_dir", "cache_dir")]
         raw = OmegaConf.to_container(OmegaConf.merge(_load_yaml(source / "config.yaml"), OmegaConf.from_dotlist(values)), resolve=True)
-        try:
-            recorded = json.loads((source / "manifest.json").read_text()).get("template")
-        except (OSError, ValueError):
-            recorded = None
+        recorded = read_json(source / "manifest.json").get("template")
         template = ev.get("template") or recorded or "none"
     adapter = ev.get("adapter") or (str(source / "adapter") if source is not None and (source / "adapter").is_dir() else None)
     name = (source.name if source else raw["model"]["name"]) + (f"-{Path(adapter).name}" if adapter and not source else "")

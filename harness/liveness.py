@@ -226,14 +226,12 @@ class Reaper:
         return reap_containers(match, keep=keep)
 
     def _finish_tracker_run(self, trial_dir, number: int, reason: str) -> None:
-        import json
-
         from harness.config import TrackingConfig, from_dict
+        from harness.record import read_json
         from harness.tracking import finish_lost_run
 
         try:
-            manifest = json.loads((trial_dir / "manifest.json").read_text())
-            run_id = manifest.get("tracking_run_id")
+            run_id = read_json(trial_dir / "manifest.json").get("tracking_run_id")
             if not run_id:
                 return
             import yaml

@@ -35,7 +35,7 @@ def preflight(raw: dict[str, Any]) -> None:
 
     cfg = trial_config(raw)
     _check_data(cfg.data)
-    _check_model(cfg.model.path, revision=getattr(cfg.model, "revision", None))
+    _check_model(cfg.model.path)
 
 
 def _check_data(data) -> None:
@@ -55,7 +55,7 @@ def _check_data(data) -> None:
             raise ConfigError("data.path", src.path, f"malformed dataset: {e}") from None
 
 
-def _check_model(path: str, *, revision: str | None = None) -> None:
+def _check_model(path: str) -> None:
     if path.startswith("builtin:") or Path(path).expanduser().is_dir():
         return
     if _in_hf_cache(path):
@@ -64,7 +64,7 @@ def _check_model(path: str, *, revision: str | None = None) -> None:
     if offline:
         raise PreflightFailed(f"model {path!r} is not a local directory and not in the Hugging Face cache, and HF_HUB_OFFLINE is set")
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    url = f"{endpoint}/api/models/{path}" + (f"/revision/{revision}" if revision else "")
+    url = f"{endpoint}/api/models/{path}"
     import urllib.error
     import urllib.request
 

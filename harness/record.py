@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrialRecord", "mark_record", "write_json_atomic", "write_text_atomic", "environment_facts"]
+__all__ = ["TrialRecord", "mark_record", "read_json", "write_json_atomic", "write_text_atomic", "environment_facts"]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -33,6 +33,15 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A record file's JSON object, or {} when it is missing or unreadable (a trial that died early)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -139,17 +148,11 @@ def mark_record(trial_dir: Path, *, study: str, number: int, status: str, reason
     Optuna refused). A trial that died before writing its manifest gets a minimal one, so every
     Optuna trial that ran has a record that agrees with it."""
     path = trial_dir / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
-        manifest = {"study": study, "trial": number, "start": None}
+    manifest = read_json(path) or {"study": study, "trial": number, "start": None}
     manifest.update(facts)
     manifest.update(status=status, reason=reason, end=manifest.get("end") or time.time())
     write_json_atomic(path, manifest)
     metrics_path = trial_dir / "metrics.json"
-    try:
-        metrics = json.loads(metrics_path.read_text())
-    except (OSError, ValueError):
-        return
-    if metrics.get("status") != status:
+    metrics = read_json(metrics_path)
+    if metrics and metrics.get("status") != status:
         write_json_atomic(metrics_path, {**metrics, "status": status})

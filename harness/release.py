@@ -26,13 +26,6 @@ from typing import Any
 __all__ = ["main", "model_card", "release"]
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def _scores(trial: Path) -> list[str]:
     """pass@1 (or the mean score) from the result rows, higher pass@k from the per-task counts; each with its interval."""
     from harness.gate import load_evaluation
@@ -57,9 +50,11 @@ def _scores(trial: Path) -> list[str]:
 def model_card(trial: Path, gate_report: dict[str, Any], *, forced_reason: str | None) -> str:
     import yaml
 
-    manifest = _read_json(trial / "manifest.json")
+    from harness.record import read_json
+
+    manifest = read_json(trial / "manifest.json")
     config = yaml.safe_load((trial / "config.yaml").read_text()) if (trial / "config.yaml").exists() else {}
-    data_report = _read_json(trial / "data_report.json")
+    data_report = read_json(trial / "data_report.json")
     hygiene = data_report.get("hygiene") or {}
     method = config.get("method") or {}
     model = config.get("model") or {}
@@ -146,7 +141,9 @@ def release(trial: Path, baseline: Path, *, out: Path, force_reason: str | None,
     (out / "README.md").write_text(model_card(trial, report, forced_reason=force_reason))
     (out / "gate.md").write_text(to_markdown(report))
     (out / "gate.json").write_text(json.dumps(report, indent=2) + "\n")
-    manifest = _read_json(trial / "manifest.json")
+    from harness.record import read_json
+
+    manifest = read_json(trial / "manifest.json")
     run = _log_artifact(trial, out, f"{manifest.get('study')}-trial-{manifest.get('trial')}")
     where = f"; W&B artifact logged ({run})" if run else ""
     return 0, f"released {trial} to {out}/ (gate: {report['verdict']}{', forced' if force_reason else ''}){where}"

@@ -149,19 +149,15 @@ def _write_study_file(cfg: StudyConfig, base_overrides: list[str], study, finger
     )
 
 
-def _check_runs_dir(cfg: StudyConfig, fingerprint: str, created: bool) -> None:
+def _check_runs_dir(cfg: StudyConfig, *, created: bool) -> None:
     """A study new to its storage must not write over the records of an earlier one."""
-    import json
+    from harness.record import read_json
 
     if not created:
         return
-    old = cfg.dir / "study.json"
     trials = list(cfg.dir.glob("trial-*"))
     if trials:
-        try:
-            old_fp = json.loads(old.read_text()).get("fingerprint")
-        except (OSError, ValueError):
-            old_fp = None
+        old_fp = read_json(cfg.dir / "study.json").get("fingerprint")
         raise ConfigError(
             "study.name", cfg.name,
             f"{cfg.dir}/ holds {len(trials)} trial record(s) of an earlier study "
@@ -184,9 +180,9 @@ def _study_exists(cfg: StudyConfig) -> bool:
 
 def summarize(cfg: StudyConfig, study) -> tuple[int, str]:
     """(exit code, one summary line) from the storage and the records."""
-    import json
-
     from optuna.trial import TrialState
+
+    from harness.record import read_json
 
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("discarded")]
     states = Counter(t.state for t in trials)
@@ -196,10 +192,7 @@ def summarize(cfg: StudyConfig, study) -> tuple[int, str]:
     for t in trials:
         if t.state != TrialState.FAIL:
             continue
-        try:
-            reason = json.loads((cfg.dir / f"trial-{t.number}" / "manifest.json").read_text()).get("reason")
-        except (OSError, ValueError):
-            reason = None
+        reason = read_json(cfg.dir / f"trial-{t.number}" / "manifest.json").get("reason")
         reasons[(reason or t.user_attrs.get("reason") or "unknown").split("\n")[0][:200]] += 1
     counts = f"{complete}/{cfg.n_trials} complete, {pruned} pruned, {failed} failed" + (f", {waiting} waiting" if waiting else "")
     if complete >= cfg.n_trials:
@@ -239,7 +232,7 @@ def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
         # 3. ... and the study is opened or created with its definition
         study, reaper = open_study(cfg, per_trial_seed=False)
         ident = adopt_definition(study, name=cfg.name, current=current, defaults=defaults, allow_changed=cfg.allow_changed)
-        _check_runs_dir(cfg, ident.fingerprint, ident.created)
+        _check_runs_dir(cfg, created=ident.created)
     except (StudyMismatch, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

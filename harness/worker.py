@@ -22,7 +22,6 @@ Any number of workers (local processes, SLURM array tasks) run this loop against
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -124,18 +123,13 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def trial_line(study_dir: Path, frozen) -> str:
     from optuna.trial import TrialState
 
-    metrics = _read_json(study_dir / f"trial-{frozen.number}" / "metrics.json")
-    manifest = _read_json(study_dir / f"trial-{frozen.number}" / "manifest.json")
+    from harness.record import read_json
+
+    metrics = read_json(study_dir / f"trial-{frozen.number}" / "metrics.json")
+    manifest = read_json(study_dir / f"trial-{frozen.number}" / "manifest.json")
     params = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in frozen.params.items())
     wall = manifest.get("timings_s", {}).get("total")
     tail = f"  ({params})" if params else ""

@@ -9,7 +9,7 @@ line in ``harness.launch.LAUNCHERS``, a ``conf/launcher/<name>.yaml``, and the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from harness.config import StudyConfig
@@ -28,9 +28,10 @@ class WorkerJob:
 
 @dataclass
 class LaunchOutcome:
+    """What the entry point needs: the study is summarised from the storage and the records,
+    not from worker exit codes (a killed worker's trial is settled by the others)."""
+
     detached: bool = False  # the workers are still running; the caller must not summarise yet
-    exit_codes: list[int] = field(default_factory=list)  # per worker, as far as known
-    lost: int = 0  # workers that died without stopping by themselves (killed, cancelled)
     where: str = ""  # how to follow a detached study
 
 

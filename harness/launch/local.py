@@ -24,11 +24,11 @@ __all__ = ["LocalLauncher"]
 def _study_done(job: WorkerJob) -> bool:
     from optuna.trial import TrialState
 
-    from harness.worker import open_study, storage_call
+    from harness.worker import STOP_ATTR, open_study, storage_call
 
     study, _ = open_study(job.study)
     complete = storage_call(study.get_trials, deepcopy=False, states=(TrialState.COMPLETE,), what="counting trials")
-    return len(complete) >= job.study.n_trials or bool(storage_call(lambda: study.user_attrs.get("harness:stop"), what="reading"))
+    return len(complete) >= job.study.n_trials or bool(storage_call(lambda: study.user_attrs.get(STOP_ATTR), what="reading"))
 
 
 class LocalLauncher:
@@ -40,8 +40,8 @@ class LocalLauncher:
             from harness.config import compose
             from harness.worker import run_worker
 
-            result = run_worker(compose(list(job.overrides)), list(job.overrides), progress=progress)
-            return LaunchOutcome(exit_codes=[1 if result.stop_reason else 0])
+            run_worker(compose(list(job.overrides)), list(job.overrides), progress=progress)
+            return LaunchOutcome()
         if not job.study.launcher.wait:
             return self._detached(job)
         return self._supervise(job)
@@ -66,7 +66,6 @@ class LocalLauncher:
         procs = [subprocess.Popen(self._command(job)) for _ in range(n)]
         print(f"started {n} local workers (pids {', '.join(str(p.pid) for p in procs)})", flush=True)
         respawns_left = job.study.max_retries * n
-        outcome = LaunchOutcome()
         try:
             while procs:
                 time.sleep(0.5)
@@ -75,9 +74,7 @@ class LocalLauncher:
                     if code is None:
                         continue
                     procs.remove(p)
-                    outcome.exit_codes.append(code)
                     if code < 0 and code != -signal.SIGINT:  # killed from outside
-                        outcome.lost += 1
                         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
                         if respawns_left > 0 and not _study_done(job):
                             respawns_left -= 1
@@ -93,4 +90,4 @@ class LocalLauncher:
                 except subprocess.TimeoutExpired:
                     os.kill(p.pid, signal.SIGKILL)
             raise
-        return outcome
+        return LaunchOutcome()

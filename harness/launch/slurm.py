@@ -78,14 +78,7 @@ class SlurmLauncher:
             for j in jobs:
                 j.cancel(check=False)
             raise
-        outcome = LaunchOutcome()
-        for j in jobs:
-            if j.paths.result_pickle.exists():
-                outcome.exit_codes.append(_result(j))
-            else:  # killed, cancelled, preempted without a result: its trial was settled by the others
-                outcome.exit_codes.append(1)
-                outcome.lost += 1
-        return outcome
+        return LaunchOutcome()
 
     def _follow(self, job: WorkerJob, jobs) -> None:
         """Wait for the array, printing one line per trial as the storage reports it finished."""
@@ -120,10 +113,3 @@ def _in_queue(array_id: str) -> bool:
     if out.returncode != 0:
         return "Invalid job id" not in out.stderr  # an array that left the queue is unknown to squeue
     return bool(out.stdout.strip())
-
-
-def _result(j) -> int:
-    try:
-        return int(j.result())
-    except Exception:  # noqa: BLE001 - a task that raised: its log says why
-        return 1
