@@ -1,9 +1,9 @@
 # Quickstart: `make sweep` (set up + run the lora_rank study on the embedded default)
-#             `make test`  (set up + Docker sandbox + PostgreSQL + SLURM + the whole test suite)
+#             `make test`  (set up + Docker sandbox + PostgreSQL + SLURM + Chromium + the whole test suite)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup sweep smoke test test-fast sandbox postgres slurm clean
+.PHONY: setup sweep smoke test test-fast sandbox postgres slurm chromium clean
 
 setup:
 	@scripts/setup.sh
@@ -25,16 +25,20 @@ postgres:
 slurm:
 	scripts/setup_slurm.sh
 
-# Docker, PostgreSQL and SLURM are promised here: a test of theirs that skips fails instead.
+# Headless Chromium (Debian's package) for the browser tests; the script's last line is the binary.
+chromium:
+	scripts/setup_chromium.sh
+
+# Docker, PostgreSQL, SLURM and Chromium are promised here: a test of theirs that skips fails instead.
 test: setup sandbox
-	@url=$$(scripts/setup_postgres.sh) && partition=$$(scripts/setup_slurm.sh) && \
-	echo "test services: PostgreSQL at $${url##*@} (password from the environment), SLURM partition $$partition" && \
-	HARNESS_REQUIRE_DOCKER=1 HARNESS_REQUIRE_POSTGRES=1 HARNESS_REQUIRE_SLURM=1 \
-	HARNESS_TEST_POSTGRES_URL="$$url" HARNESS_TEST_SLURM_PARTITION="$$partition" \
+	@url=$$(scripts/setup_postgres.sh) && partition=$$(scripts/setup_slurm.sh) && chromium=$$(scripts/setup_chromium.sh) && \
+	echo "test services: PostgreSQL at $${url##*@} (password from the environment), SLURM partition $$partition, Chromium $$chromium" && \
+	HARNESS_REQUIRE_DOCKER=1 HARNESS_REQUIRE_POSTGRES=1 HARNESS_REQUIRE_SLURM=1 HARNESS_REQUIRE_BROWSER=1 \
+	HARNESS_TEST_POSTGRES_URL="$$url" HARNESS_TEST_SLURM_PARTITION="$$partition" HARNESS_CHROMIUM="$$chromium" \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PY) -m pytest -m "not integration and not docker and not postgres and not slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not integration and not docker and not postgres and not slurm and not browser" $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs .cache

@@ -21,6 +21,7 @@ from harness.errors import ConfigError
 __all__ = [
     "CONF_DIR",
     "BenchmarkSpec",
+    "EarlyStoppingConfig",
     "EvalConfig",
     "GenerationConfig",
     "LauncherConfig",
@@ -58,6 +59,19 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """``train.early_stopping``: stop when eval loss has not improved by more than ``min_delta``
+    for ``patience`` evaluations in a row. The trial is complete and evaluated (not pruned)."""
+
+    patience: int
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive("train.early_stopping.patience", self.patience)
+        _positive("train.early_stopping.min_delta", self.min_delta, allow_zero=True)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     max_steps: int
     batch_size: int
@@ -72,6 +86,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     num_threads: int | None = None
+    early_stopping: EarlyStoppingConfig | None = None
 
     def __post_init__(self) -> None:
         for key in ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_steps", "logging_steps"):
@@ -149,6 +164,9 @@ class TrackingConfig:
     mode: Literal["offline", "online", "disabled"] = "offline"
     project: str = "harness"
     entity: str | None = None
+    # False: the trial's adapter artifact is a reference to the local folder (checksums only);
+    # True: its files are uploaded (on `wandb sync` when offline).
+    upload_adapter: bool = False
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,8 @@ def _write_study_file(cfg: StudyConfig, base_overrides: list[str], study, finger
             "n_trials": cfg.n_trials,
             "objectives": [o.__dict__ for o in cfg.objectives],
             "search_space": [p.key for p in cfg.search_space],
+            "search_space_spec": {p.key: {"type": p.type, "choices": list(p.choices) if p.choices is not None else None,
+                                          "low": p.low, "high": p.high, "log": p.log} for p in cfg.search_space},
             "sampler": cfg.sampler,
             "pruner": cfg.pruner,
             "storage": {"backend": cfg.storage.backend, "url": redact_url(storage_url(cfg))},
@@ -284,9 +286,33 @@ def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
     print(board.to_text())
     paths = board.write(cfg.dir)
     print(f"leaderboard: {', '.join(str(p) for p in paths)}   ({time.time() - started:.0f} s)")
+    _write_report(cfg, raw)
     code, line = summarize(cfg, study)
     print(line, file=sys.stdout if code == 0 else sys.stderr)
     return code
+
+
+def _write_report(cfg: StudyConfig, raw: dict[str, Any]) -> None:
+    """The study's HTML report, mirrored with the leaderboard and plots to the tracker's study run.
+    A failure of either is reported, never fatal: the records stand and the exit code is the study's."""
+    from harness.config import TrackingConfig, from_dict
+    from harness.tracking import log_study
+    from reports.build import build_report
+
+    try:
+        report = build_report(cfg.dir)
+    except Exception as e:  # noqa: BLE001 - the study's outcome must not depend on its report
+        print(f"warning: the report could not be built ({type(e).__name__}: {e}); "
+              f"retry with `python -m reports.build {cfg.dir}`", file=sys.stderr)
+        return
+    skipped = f", skipped {len(report.skipped)} record(s): see the page" if report.skipped else ""
+    print(f"report: {report.path}   (open it in a browser; works offline{skipped})")
+    ranked = [r for r in report.data["rows"] if r.get("rank") == 1]
+    summary = {"objective": report.data["objective"], **{f"trials/{k}": v for k, v in report.data["counts"].items()},
+               **({"best_trial": ranked[0]["trial"], "best_value": ranked[0].get(report.data["objective"])} if ranked else {})}
+    plots = {k: v for k, v in report.figures.items() if k.startswith("pareto_") or k in ("importance", "history")}
+    log_study(from_dict(TrackingConfig, raw.get("tracking"), "tracking"), study=cfg.name, study_dir=cfg.dir,
+              columns=report.data["columns"], rows=report.data["rows"], figures=plots, report=report.path, summary=summary)
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")

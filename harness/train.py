@@ -2,7 +2,9 @@
 
 Takes plain typed inputs (TrainConfig, the model the method prepared, tokenized data) and
 returns a :class:`TrainResult`. It knows nothing of Optuna: the trial passes ``report``,
-a function called with (step, eval_loss) that answers whether to stop (pruning).
+a function called with (step, eval_loss) that answers whether to stop (pruning). Early
+stopping on eval loss (``train.early_stopping``) is a normal end of training, not a pruning:
+the result says which of the two stopped it (``stop_reason``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class TrainResult:
     train_seconds: float
     tokens_per_s: float
     peak_memory_mb: float
-    stopped_early: bool
+    stop_reason: str  # "max_steps" | "early_stopping" | "pruned"
 
 
 def resolve_device(requested: str) -> str:
@@ -79,18 +81,22 @@ class _PeakMemory:
             self._thread.join()
 
 
-def _callbacks(*, record_row, report, total_steps: int, progress: bool):
+def _callbacks(*, record_row, report, total_steps: int, progress: bool, early_stopping=None):
     from tqdm import tqdm
     from transformers import TrainerCallback
 
     class Watch(TrainerCallback):
-        """History rows, NaN detection, pruning hook and one compact progress bar."""
+        """History rows, NaN detection, pruning hook, early stopping and one compact progress bar."""
 
         def __init__(self) -> None:
             self.bar = None
             self.pruned_at: int | None = None
+            self.early_stopped_at: int | None = None
             self.last: dict[str, float] = {}
+            self.last_eval_step: int | None = None
             self.reported: set[int] = set()
+            self.best_eval = math.inf
+            self.evals_without_gain = 0
 
         def on_train_begin(self, args, state, control, **kw):
             self.bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False)
@@ -102,12 +108,14 @@ def _callbacks(*, record_row, report, total_steps: int, progress: bool):
         def on_log(self, args, state, control, logs=None, **kw):
             logs = dict(logs or {})
             loss = logs.get("loss", logs.get("eval_loss"))
-            if loss is not None and not math.isfinite(loss):
-                raise TrialFailed(f"loss is {loss} at step {state.global_step} (diverged; try a lower learning rate)")
             row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}}
             if "loss" in row:
                 row["train_loss"] = row.pop("loss")
-            record_row(row)
+            if "train_runtime" in row and "train_loss" in row:  # the Trainer's closing summary: a mean, not a point
+                row["train_loss_mean"] = row.pop("train_loss")
+            record_row(row)  # a non-finite loss too: the diagnosis reads it from the history
+            if loss is not None and not math.isfinite(loss):
+                raise TrialFailed(f"loss is {loss} at step {state.global_step} (diverged; try a lower learning rate)")
             self.last.update({k: row[k] for k in ("train_loss", "eval_loss") if k in row})
             if self.bar is not None:
                 self.bar.set_postfix({k: f"{v:.3f}" for k, v in self.last.items()})
@@ -117,9 +125,20 @@ def _callbacks(*, record_row, report, total_steps: int, progress: bool):
             if eval_loss is None or state.global_step in self.reported:
                 return  # the final evaluate() repeats the last scheduled step
             self.reported.add(state.global_step)
+            self.last_eval_step = state.global_step
             if report(state.global_step, float(eval_loss)):
                 self.pruned_at = state.global_step
                 control.should_training_stop = True
+                return
+            if early_stopping is None:
+                return
+            if eval_loss < self.best_eval - early_stopping.min_delta:
+                self.best_eval, self.evals_without_gain = float(eval_loss), 0
+            else:
+                self.evals_without_gain += 1
+                if self.evals_without_gain >= early_stopping.patience:
+                    self.early_stopped_at = state.global_step
+                    control.should_training_stop = True
 
         def on_train_end(self, args, state, control, **kw):
             if self.bar is not None:
@@ -165,6 +184,7 @@ def train(
         max_grad_norm=cfg.max_grad_norm,
         eval_strategy="steps",
         eval_steps=cfg.eval_steps,
+        eval_on_start=True,  # the untrained model's eval loss: the reference the curve diagnosis compares with
         logging_steps=cfg.logging_steps,
         save_strategy="no",
         report_to="none",
@@ -178,7 +198,8 @@ def train(
         optim="adamw_torch",
         disable_tqdm=True,
     )
-    watch = _callbacks(record_row=record_row, report=report, total_steps=cfg.max_steps, progress=progress)
+    watch = _callbacks(record_row=record_row, report=report, total_steps=cfg.max_steps, progress=progress,
+                       early_stopping=cfg.early_stopping)
     trainer = Trainer(
         model=model,
         args=args,
@@ -201,8 +222,12 @@ def train(
         with _PeakMemory(device) as mem:
             out = trainer.train()
         seconds = time.perf_counter() - started
-        # Eval loss of the final weights (a pruned trial keeps the one it was pruned on).
-        final_eval = watch.last.get("eval_loss") if watch.pruned_at is not None else trainer.evaluate()["eval_loss"]
+        # Eval loss of the final weights: the last scheduled evaluation when it ran on them (always
+        # so for a pruned or early-stopped trial), else one more evaluation.
+        if watch.last_eval_step == out.global_step:
+            final_eval = watch.last.get("eval_loss")
+        else:
+            final_eval = trainer.evaluate()["eval_loss"]
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         if config is not None:
@@ -216,7 +241,7 @@ def train(
         train_seconds=seconds,
         tokens_per_s=train_tokens / seconds if seconds > 0 else 0.0,
         peak_memory_mb=round(mem.peak, 1),
-        stopped_early=watch.pruned_at is not None,
+        stop_reason="pruned" if watch.pruned_at is not None else "early_stopping" if watch.early_stopped_at is not None else "max_steps",
     )
 
 

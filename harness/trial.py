@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import Any
 
 from harness.config import ObjectiveSpec, TrialConfig
 from harness.errors import TrialFailed
-from harness.record import TrialRecord, write_json_atomic
+from harness.record import TrialRecord, write_json_atomic, write_text_atomic
 from harness.tracking import NullTracker, open_tracker
+from reports.diagnosis import diagnose, read_history
 
 __all__ = ["Pruned", "evaluate_model", "objective_values", "run_trial"]
 
@@ -92,6 +94,9 @@ def run_trial(
 def _close(record: TrialRecord, tracker, metrics: dict[str, Any], status: str, reason: str | None) -> None:
     with record.phase("record"):
         metrics["status"] = status
+        rows = read_history(record.dir / "history.jsonl")
+        if rows:  # the verdict on the training curves, with its evidence (reports.diagnosis; docs/report.md)
+            metrics.update(diagnose(rows).as_record())
         metrics["wall_time_s"] = round(sum(v for k, v in record.timings.items() if k != "total"), 3)
         record.write_metrics(metrics)
         try:
@@ -184,18 +189,53 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
             tokens_per_s=round(result.tokens_per_s, 1),
             peak_memory_mb=result.peak_memory_mb,
         )
-    if result.stopped_early:
+    record.update(stop_reason=result.stop_reason)
+    if result.stop_reason == "pruned":
         raise Pruned(f"pruned at step {result.steps} (eval_loss {result.eval_loss:.4f})")
 
     with record.phase("record"):
         applied.model.save_pretrained(record.dir / "adapter")
+        _mirror(record, "the adapter", lambda: tracker.log_adapter(
+            record.dir / "adapter", name=f"{record.manifest['study']}-trial-{record.manifest['trial']}-adapter",
+            upload=cfg.tracking.upload_adapter, metadata={"method": cfg.method.name, "model": cfg.model.name,
+                                                          "model_hash": record.manifest.get("model_hash")}))
 
     # 4. evaluate: generate with the merged model where the method allows it, execute in the sandbox
     with record.phase("generate"):
         gen_model = prepare_for_generation(applied.model, cfg.method)
     metrics.update(evaluate_model(cfg, model=gen_model, tokenizer=tokenizer, template=data.template, record=record,
                                   progress=progress, sandbox_labels=sandbox_labels))
+    with record.phase("record"):
+        for spec in cfg.eval.benchmarks:
+            _mirror(record, f"the {spec.name} tables", lambda: _log_eval_tables(tracker, record.dir / "eval" / spec.name, spec.name))
     return metrics
+
+
+def _mirror(record: TrialRecord, what: str, log: Callable[[], None]) -> None:
+    """Send something to the tracker; a tracker failure is noted in the manifest, never fails the trial."""
+    try:
+        log()
+    except Exception as e:  # noqa: BLE001 - the record on disk is the truth; the tracker only mirrors it
+        record.update(tracking_warnings=[*record.manifest.get("tracking_warnings", []), f"{what}: {type(e).__name__}: {e}"])
+
+
+def _log_eval_tables(tracker, eval_dir: Path, benchmark: str) -> None:
+    """Per-problem results and each problem's first sample (prompt, completion, verdict) as tracker tables."""
+    from harness.record import read_json
+
+    per_task = read_json(eval_dir / "metrics.json").get("per_task") or {}
+    tracker.log_table(f"{benchmark}/problems", columns=["task_id", "n", "c", "pass_rate"],
+                      rows=[[t, v["n"], v["c"], v["c"] / v["n"] if v["n"] else None] for t, v in per_task.items()])
+    prompts = {}
+    for line in (eval_dir / "prompts.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        prompts[row["task_id"]] = row["prompt"]
+    firsts: dict[str, list] = {}
+    for line in (eval_dir / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r["task_id"] not in firsts:
+            firsts[r["task_id"]] = [r["task_id"], prompts.get(r["task_id"]), r["completion"], r["status"], r.get("detail", "")]
+    tracker.log_table(f"{benchmark}/samples", columns=["task_id", "prompt", "completion", "verdict", "detail"], rows=list(firsts.values()))
 
 
 
@@ -243,6 +283,9 @@ def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record:
                     "per_task": scored.per_task,
                 }
                 write_results(record.dir / "eval" / spec.name, samples=samples, results=scored.results, metrics=bench_metrics)
+                # the rendered prompts, once per task: the report shows them beside the completions
+                write_text_atomic(record.dir / "eval" / spec.name / "prompts.jsonl", "".join(
+                    json.dumps({"task_id": t.task_id, "prompt": render_prompt(t.prompt)}) + "\n" for t in benchmark.tasks))
             for k in cfg.eval.ks:
                 if f"pass@{k}" in scored.metrics:
                     metrics[f"{spec.name}/pass@{k}"] = scored.metrics[f"pass@{k}"]

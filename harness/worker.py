@@ -134,6 +134,10 @@ def trial_line(study_dir: Path, frozen) -> str:
     wall = manifest.get("timings_s", {}).get("total")
     tail = f"  ({params})" if params else ""
     tail += f"  {wall:.1f} s" if wall else ""
+    if metrics.get("diagnosis"):
+        tail += f"  curves: {metrics['diagnosis']}"
+    if manifest.get("stop_reason") == "early_stopping":
+        tail += "  (early-stopped)"
     if frozen.user_attrs.get("retry_of") is not None:
         tail += f"  retry of trial {frozen.user_attrs['retry_of']}"
     if frozen.state == TrialState.COMPLETE:

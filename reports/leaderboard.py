@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Leaderboard", "build_leaderboard", "load_trials"]
+__all__ = ["Leaderboard", "build_leaderboard", "load_trials", "write_text_atomic"]
 
 from reports.stats import compare_paired, mean_interval, per_problem_pass_at_k  # noqa: E402 (light: scipy is imported lazily)
 
@@ -25,9 +25,10 @@ METRIC_COLUMNS = ("eval_loss", "trainable_params", "trainable_pct", "peak_memory
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def load_trials(study_dir: Path) -> list[dict[str, Any]]:
@@ -65,7 +66,7 @@ class Leaderboard:
         title = (f"# Leaderboard: {study_dir.name}\n\nRanked by `{self.objective}`. Built from the trial records in this folder.\n"
                  f"Intervals are 95% over problems; `vs #1` is the paired difference from the best trial in points "
                  f"with its 95% interval, `~` where the two cannot be told apart.\n\n")
-        _atomic(md, title + self.to_markdown())
+        write_text_atomic(md, title + self.to_markdown())
         tmp = csv_path.with_suffix(".csv.tmp")
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
@@ -76,10 +77,22 @@ class Leaderboard:
         return [md, csv_path]
 
 
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a unique temporary file beside ``path``, then rename: readers never see half a file."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be read by others
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _cell(v: Any) -> str:
@@ -125,8 +138,11 @@ def build_leaderboard(study_dir: Path) -> Leaderboard:
         return (STATUS_ORDER.get(r["status"], 9), 0 if value is not None else 1, sign * value if value is not None else 0.0, r["trial"])
 
     rows.sort(key=key)
-    for i, r in enumerate(rows, 1):
-        r["rank"] = i if r["status"] == "complete" else None
+    ranked = [r for r in rows if r["status"] == "complete" and r.get(objective) is not None]  # no score, no rank
+    for r in rows:
+        r["rank"] = None
+    for i, r in enumerate(ranked, 1):
+        r["rank"] = i
     per_problem = {r["trial"]: _per_problem(study_dir / f"trial-{r['trial']}", pass_keys) for r in rows}
     for r in rows:
         for k in pass_keys:

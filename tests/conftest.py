@@ -1,5 +1,5 @@
 """Shared test setup: one cache for locally built models across the session, Hydra compose,
-and the real services of the marked tests (PostgreSQL, SLURM; Docker has its own checks)."""
+and the real services of the marked tests (PostgreSQL, SLURM, headless Chromium; Docker has its own checks)."""
 
 from __future__ import annotations
 
@@ -37,11 +37,12 @@ def compose():
     return _compose
 
 
-# marker -> the variable that promises its service (`make test`, CI sets all three to 1).
+# marker -> the variable that promises its service (`make test`, CI sets them all to 1).
 REQUIRED_SERVICES = {
     "docker": "HARNESS_REQUIRE_DOCKER",
     "postgres": "HARNESS_REQUIRE_POSTGRES",
     "slurm": "HARNESS_REQUIRE_SLURM",
+    "browser": "HARNESS_REQUIRE_BROWSER",
 }
 
 
@@ -219,3 +220,26 @@ def slurm_partition() -> str:
     if not out.stdout.split()[0] == "up":
         pytest.skip(f"partition {partition!r} is not up: {out.stdout.strip()}")
     return partition
+
+
+# --- headless Chromium (scripts/setup_chromium.sh; `make test` passes its binary) -------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Absolute path of the Chromium binary for the browser tests (helpers in tests/browser.py).
+
+    HARNESS_CHROMIUM if set (`make test` passes scripts/setup_chromium.sh's last line), else
+    `chromium` on PATH. Skips when neither names an executable (a failure under
+    HARNESS_REQUIRE_BROWSER=1). As root Chromium needs --no-sandbox, which the helpers pass.
+    """
+    configured = os.environ.get("HARNESS_CHROMIUM")
+    if configured:
+        found = shutil.which(configured)
+        if found is None:
+            pytest.skip(f"HARNESS_CHROMIUM={configured} is not an executable (run scripts/setup_chromium.sh and export its last line, or `make test`)")
+        return str(Path(found).resolve())
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.skip("chromium is not installed and HARNESS_CHROMIUM is not set (run scripts/setup_chromium.sh and export its last line, or `make test`)")
+    return str(Path(found).resolve())

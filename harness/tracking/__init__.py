@@ -1,7 +1,9 @@
-"""Experiment trackers: one run per trial, grouped by study. Chosen by ``tracking.backend``.
+"""Experiment trackers: one run per trial, grouped by study, plus one study run (leaderboard,
+plots, report; ``log_study``). Chosen by ``tracking.backend``.
 
-A tracker never decides anything: it mirrors the trial record (config, history, summary)
-to an external UI. The trial record stays the source of truth.
+A tracker never decides anything: it mirrors the trial record (config, history, summary,
+per-problem tables, adapter) to an external UI. The trial record stays the source of truth.
+wandb is imported only inside the functions that use it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,21 @@ from typing import Any, Protocol
 
 from harness.config import TrackingConfig
 
-__all__ = ["Tracker", "NullTracker", "open_tracker", "finish_lost_run"]
+# Neither module imports wandb at import time: it is imported inside the functions that use it.
+from harness.tracking.study_run import log_study
+from harness.tracking.wandb_tracker import MAX_ROWS
+
+__all__ = ["Tracker", "NullTracker", "open_tracker", "finish_lost_run", "log_study"]
 
 
 class Tracker(Protocol):
     run_dir: str | None
 
     def log(self, row: dict[str, Any], *, step: int) -> None: ...
+
+    def log_table(self, key: str, *, columns: list[str], rows: list[list], max_rows: int = MAX_ROWS) -> None: ...
+
+    def log_adapter(self, path: Path, *, name: str, upload: bool, metadata: dict[str, Any]) -> None: ...
 
     def finish(self, *, summary: dict[str, Any], status: str) -> None: ...
 
@@ -26,6 +36,12 @@ class NullTracker:
     run_dir = None
 
     def log(self, row: dict[str, Any], *, step: int) -> None:
+        pass
+
+    def log_table(self, key: str, *, columns: list[str], rows: list[list], max_rows: int = MAX_ROWS) -> None:
+        pass
+
+    def log_adapter(self, path: Path, *, name: str, upload: bool, metadata: dict[str, Any]) -> None:
         pass
 
     def finish(self, *, summary: dict[str, Any], status: str) -> None:

@@ -2,18 +2,57 @@
 
 Offline runs need no login and no network; they land in ``<study>/wandb/offline-run-*``
 and can be uploaded later with ``wandb sync``. The run's summary holds every headline
-metric, so the W&B runs table sorts as a leaderboard.
+metric, so the W&B runs table sorts as a leaderboard. Tables (per-problem results, samples)
+and the adapter (a model artifact) hang off the same run; ``read_offline_run`` and
+``read_offline_table`` read an offline run back from disk, for tests and for checking a run
+before ``wandb sync``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from harness.config import TrackingConfig
 
-__all__ = ["WandbTracker"]
+__all__ = ["WandbTracker", "read_offline_run", "read_offline_table", "wait_written", "finish_lost_run"]
+
+MAX_ROWS = 5_000  # rows per logged table; W&B itself silently keeps at most 10,000 per run table
+MAX_CHARS = 2_000  # per string cell: completions are untrusted and can be arbitrarily long
+TRUNCATED = "… [truncated]"
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _settings(wandb: Any) -> Any:
+    # Silent, no console capture, no system metrics, no code snapshot: the trial record holds all that.
+    return wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False)
+
+
+def _cell(value: Any, *, max_chars: int = MAX_CHARS) -> str | int | float | bool | None:
+    """A table cell W&B stores as plain data: scalars as they are, anything else as its str; long
+    strings cut with a visible marker. Completions stay strings (never wandb.Html), i.e. data."""
+    if not isinstance(value, _SCALARS):
+        value = str(value)
+    if isinstance(value, str) and len(value) > max_chars:
+        value = value[: max_chars - len(TRUNCATED)] + TRUNCATED
+    return value
+
+
+def _table(wandb: Any, *, columns: list[str], rows: list[list], max_rows: int = MAX_ROWS) -> tuple[Any, int]:
+    """A wandb.Table of at most ``max_rows`` rows, and how many rows were left out."""
+    data = [[_cell(v) for v in row] for row in rows[:max_rows]]
+    try:
+        table = wandb.Table(columns=list(columns), data=data)
+    except TypeError:  # a column mixes types (a number here, a reason string there): keep it, untyped
+        table = wandb.Table(columns=list(columns), data=data, allow_mixed_types=True)
+    return table, max(0, len(rows) - max_rows)
+
+
+def _artifact_name(name: str) -> str:
+    # W&B allows letters, digits, '-', '_' and '.' in artifact names, at most 128 characters.
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:128] or "artifact"
 
 
 class WandbTracker:
@@ -33,17 +72,72 @@ class WandbTracker:
             dir=str(study_dir),
             mode=cfg.mode,
             reinit="create_new",
-            settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False),
+            settings=_settings(wandb),
         )
-        self.run_dir = str(Path(self._run.dir).parent) if cfg.mode == "offline" else self._run.url
+        self._offline = cfg.mode == "offline"
+        self.run_dir = str(Path(self._run.dir).parent) if self._offline else self._run.url
         self.run_id = self._run.id
+        self._step: int | None = None  # last history step: tables are logged there, not one past it
 
     def log(self, row: dict[str, Any], *, step: int) -> None:
         self._run.log({k: v for k, v in row.items() if k != "step"}, step=step)
+        self._step = step if self._step is None else max(self._step, step)
+
+    def log_table(self, key: str, *, columns: list[str], rows: list[list], max_rows: int = MAX_ROWS) -> None:
+        """Log rows under ``key`` as a W&B table (strings capped at MAX_CHARS, at most ``max_rows``
+        rows; how many were left out goes to the summary as ``<key>/rows_dropped``)."""
+        import wandb
+
+        table, dropped = _table(wandb, columns=columns, rows=rows, max_rows=max_rows)
+        # At the last training step: a step-less log would advance W&B's step counter, and a
+        # later training row at a lower step would then be dropped.
+        self._run.log({key: table}, **({} if self._step is None else {"step": self._step}))
+        if dropped:
+            self._run.summary[f"{key}/rows_dropped"] = dropped
+
+    def log_adapter(self, path: Path, *, name: str, upload: bool, metadata: dict[str, Any]) -> None:
+        """Log the adapter folder as a "model" artifact: a reference to the local folder (paths and
+        checksums, nothing copied), or with ``upload`` its files (sent on ``wandb sync`` offline)."""
+        import wandb
+
+        path = Path(path).resolve()
+        if not path.is_dir():
+            raise NotADirectoryError(f"adapter folder {path} does not exist")
+        artifact = wandb.Artifact(name=_artifact_name(name), type="model", metadata=metadata)
+        if upload:
+            # "immutable": the trial record's adapter is written once, so W&B need not stage a copy
+            # (the folder must still exist when the run is synced).
+            artifact.add_dir(str(path), name="adapter", policy="immutable")
+        else:
+            artifact.add_reference(path.as_uri(), name="adapter")
+        self._run.log_artifact(artifact)
 
     def finish(self, *, summary: dict[str, Any], status: str) -> None:
         self._run.summary.update({**summary, "status": status})
         self._run.finish(exit_code=0 if status in ("complete", "pruned") else 1)
+        if self._offline:
+            wait_written(Path(self.run_dir))
+
+
+def wait_written(run_dir: Path, *, timeout_s: float = 10.0) -> bool:
+    """Wait until an offline run's file ends with its exit record, at most ``timeout_s``.
+
+    ``run.finish()`` returns before wandb-core has flushed and closed the file (closing the
+    stream is fire-and-forget), so without this a reader in the same process (a test, a report)
+    can see a truncated run. Past the timeout the service still completes the file by itself."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            (wandb_file,) = Path(run_dir).glob("run-*.wandb")
+            if any(r.WhichOneof("record_type") == "exit" for r in _records(wandb_file)):
+                return True
+        except Exception:  # not there yet, or a half-written record
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
 
 
 def _records(path: Path):
@@ -63,6 +157,8 @@ def _records(path: Path):
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         chunk = data[pos + 7 : pos + 7 + length]
+        if len(chunk) < length:  # a file still being written: stop at its last whole chunk
+            return
         pos += 7 + length
         if kind == 0 and length == 0:
             continue
@@ -88,15 +184,18 @@ def _item_value(item) -> Any:
 
 
 def read_offline_run(run_dir: Path) -> dict[str, Any]:
-    """Config, history rows, summary, group and name of an offline W&B run, read back from disk."""
+    """An offline W&B run read back from disk: config, history rows, summary (nested keys joined
+    with '/'), group, name, job_type, the files it saved (paths under ``files/``) and its artifacts
+    (name, type, metadata, entries with path, ref for a reference, digest, size)."""
     import json
 
     (wandb_file,) = Path(run_dir).glob("run-*.wandb")
-    out: dict[str, Any] = {"config": {}, "history": [], "summary": {}, "group": None, "name": None}
+    out: dict[str, Any] = {"config": {}, "history": [], "summary": {}, "group": None, "name": None,
+                           "job_type": None, "files": [], "artifacts": []}
     for r in _records(wandb_file):
         kind = r.WhichOneof("record_type")
         if kind == "run":
-            out["group"], out["name"] = r.run.run_group, r.run.display_name
+            out["group"], out["name"], out["job_type"] = r.run.run_group, r.run.display_name, r.run.job_type
             for item in r.run.config.update:
                 out["config"][item.key] = json.loads(item.value_json)
         elif kind == "config":
@@ -107,8 +206,31 @@ def read_offline_run(run_dir: Path) -> dict[str, Any]:
         elif kind == "summary":
             for item in r.summary.update:
                 out["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+        elif kind == "files":
+            out["files"] += [f.path for f in r.files.files if f.path not in out["files"]]
+        elif kind == "artifact":
+            out["artifacts"].append(_artifact(r.artifact))
     out["config"] = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in out["config"].items() if k != "_wandb"}
     return out
+
+
+def _artifact(a) -> dict[str, Any]:
+    import json
+
+    entries = [{"path": c.path, "ref": c.ref or None, "digest": c.digest, "size": c.size} for c in a.manifest.contents]
+    return {"name": a.name, "type": a.type, "metadata": json.loads(a.metadata or "{}"), "entries": entries}
+
+
+def read_offline_table(run_dir: Path, key: str) -> tuple[list[str], list[list]]:
+    """Columns and rows of the table last logged under ``key`` in an offline run. W&B writes it as
+    ``files/media/table/<key>_<step>_<hash>.table.json``; the summary's ``<key>/path`` names it."""
+    import json
+
+    summary = read_offline_run(run_dir)["summary"]
+    if summary.get(f"{key}/_type") != "table-file":
+        raise KeyError(f"no table logged under {key!r} in {run_dir}")
+    table = json.loads((Path(run_dir) / "files" / summary[f"{key}/path"]).read_text(encoding="utf-8"))
+    return table["columns"], table["data"]
 
 
 def finish_lost_run(cfg: TrackingConfig, *, run_id: str, study: str, trial: int, study_dir: Path, reason: str) -> None:
@@ -128,7 +250,9 @@ def finish_lost_run(cfg: TrackingConfig, *, run_id: str, study: str, trial: int,
         dir=str(study_dir),
         mode=cfg.mode,
         reinit="create_new",
-        settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False),
+        settings=_settings(wandb),
     )
     run.summary.update({"status": "failed", "reason": reason})
     run.finish(exit_code=1)
+    if cfg.mode == "offline":
+        wait_written(Path(run.dir).parent)

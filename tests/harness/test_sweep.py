@@ -108,7 +108,59 @@ def test_wandb_offline_run_per_trial_reads_back(smoke_run):
         assert [r["train_loss"] for r in run["history"] if "train_loss" in r]
         assert run["summary"]["toy/pass@1"] == pytest.approx(metrics["toy/pass@1"])
         assert run["summary"]["status"] == "complete"
-    assert len(list((study_dir / "wandb").glob("offline-run-*"))) == 2
+    runs = [read_offline_run(d) for d in (study_dir / "wandb").glob("offline-run-*")]
+    assert sorted(r["job_type"] for r in runs) == ["study", "trial", "trial"]
+
+
+def test_wandb_study_run_and_trial_tables_read_back(smoke_run):
+    from harness.tracking.wandb_tracker import read_offline_run, read_offline_table
+
+    study_dir, _ = smoke_run
+    runs = {d: read_offline_run(d) for d in (study_dir / "wandb").glob("offline-run-*")}
+    (study_dir_run, study_run), = [(d, r) for d, r in runs.items() if r["job_type"] == "study"]
+    assert study_run["group"] == "smoke" and study_run["name"] == "smoke/study"
+    columns, rows = read_offline_table(study_dir_run, "leaderboard")
+    assert {"rank", "trial", "status", "toy/pass@1", "diagnosis"} <= set(columns)
+    assert sorted(row[columns.index("trial")] for row in rows) == [0, 1]  # one row per trial
+    assert study_run["summary"]["trials/complete"] == 2 and study_run["summary"]["best_trial"] in (0, 1)
+    assert any(f.endswith(".plotly.json") for f in study_run["files"]) and any("report" in f for f in study_run["files"])
+    for t in sorted(study_dir.glob("trial-*")):
+        run_dir = Path(manifest(t)["tracking_run"])
+        columns, rows = read_offline_table(run_dir, "toy/problems")
+        assert columns == ["task_id", "n", "c", "pass_rate"] and len(rows) == 12
+        columns, rows = read_offline_table(run_dir, "toy/samples")
+        assert {"prompt", "completion", "verdict"} <= set(columns) and len(rows) == 12
+        (artifact,) = [a for a in read_offline_run(run_dir)["artifacts"] if a["type"] == "model"]
+        assert any(e["ref"] and e["ref"].startswith("file://") for e in artifact["entries"])
+        assert "tracking_warnings" not in manifest(t)
+
+
+def test_report_is_written_and_each_trial_has_a_diagnosis(smoke_run):
+    study_dir, proc = smoke_run
+    assert f"report: {study_dir / 'report.html'}" in proc.stdout
+    html = (study_dir / "report.html").read_text()
+    assert "Content-Security-Policy" in html and '"study": "smoke"' in html
+    for t in sorted(study_dir.glob("trial-*")):
+        metrics = json.loads((t / "metrics.json").read_text())
+        assert metrics["diagnosis"] in ("healthy", "underfitting", "overfitting", "oscillating", "diverged", "grad_spikes")
+        assert metrics["diagnosis_evidence"]
+        history = [json.loads(line) for line in (t / "history.jsonl").read_text().splitlines()]
+        assert history[0]["step"] == 0 and "eval_loss" in history[0]  # the start the diagnosis compares with
+        assert manifest(t)["stop_reason"] == "max_steps"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[trial ")]
+    assert all("curves: " in line for line in lines)
+
+
+def test_early_stopping_ends_a_trial_complete_and_evaluated(tmp_path):
+    # min_delta far above any gain: the first evaluation after the start already stops training
+    proc = sweep(tmp_path, "study.name=es", "study.n_trials=1", "tracking=none",
+                 "train.early_stopping={patience: 1, min_delta: 10.0}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trial = tmp_path / "es" / "trial-0"
+    m, metrics = manifest(trial), json.loads((trial / "metrics.json").read_text())
+    assert m["status"] == "complete" and m["stop_reason"] == "early_stopping"
+    assert metrics["train_steps"] == 15 and "toy/pass@1" in metrics  # stopped at the first evaluation, then scored
+    assert "(early-stopped)" in proc.stdout
 
 
 def test_rerun_resumes_without_redoing_trials(smoke_run):

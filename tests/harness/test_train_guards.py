@@ -10,15 +10,16 @@ from harness.errors import TrialFailed
 from harness.train import _callbacks
 
 
-def _watch(report=lambda step, loss: False):
+def _watch(report=lambda step, loss: False, early_stopping=None):
     rows = []
-    return _callbacks(record_row=rows.append, report=report, total_steps=10, progress=False), rows
+    return _callbacks(record_row=rows.append, report=report, total_steps=10, progress=False, early_stopping=early_stopping), rows
 
 
 def test_nan_loss_fails_the_trial_with_the_step():
-    watch, _ = _watch()
+    watch, rows = _watch()
     with pytest.raises(TrialFailed, match="loss is nan at step 7"):
         watch.on_log(None, SimpleNamespace(global_step=7), None, logs={"loss": float("nan")})
+    assert rows and rows[-1]["step"] == 7  # the row is in the history, for the diagnosis
 
 
 def test_history_rows_rename_loss():
@@ -37,3 +38,23 @@ def test_pruner_answer_stops_training_and_each_step_is_reported_once():
     watch.on_evaluate(None, SimpleNamespace(global_step=20), control, metrics={"eval_loss": 0.8})
     assert control.should_training_stop and watch.pruned_at == 20
     assert calls == [(10, 0.9), (20, 0.8)]
+
+
+def test_early_stopping_waits_patience_evaluations_without_a_gain_larger_than_min_delta():
+    from harness.config import EarlyStoppingConfig
+
+    watch, _ = _watch(early_stopping=EarlyStoppingConfig(patience=2, min_delta=0.01))
+    control = SimpleNamespace(should_training_stop=False)
+    for step, loss in [(10, 1.0), (20, 0.9), (30, 0.895), (40, 0.95)]:
+        assert not control.should_training_stop, f"stopped before step {step}"
+        watch.on_evaluate(None, SimpleNamespace(global_step=step), control, metrics={"eval_loss": loss})
+    # 0.895 is not a gain larger than 0.01 over 0.9, nor is 0.95: two evaluations without one
+    assert control.should_training_stop and watch.early_stopped_at == 40 and watch.pruned_at is None
+
+
+def test_no_early_stopping_unless_configured():
+    watch, _ = _watch()
+    control = SimpleNamespace(should_training_stop=False)
+    for step, loss in [(10, 1.0), (20, 2.0), (30, 3.0), (40, 4.0)]:
+        watch.on_evaluate(None, SimpleNamespace(global_step=step), control, metrics={"eval_loss": loss})
+    assert not control.should_training_stop and watch.early_stopped_at is None
