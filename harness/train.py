@@ -126,7 +126,8 @@ def _callbacks(*, record_row, report, total_steps: int, progress: bool, early_st
                 return  # the final evaluate() repeats the last scheduled step
             self.reported.add(state.global_step)
             self.last_eval_step = state.global_step
-            if report(state.global_step, float(eval_loss)):
+            # at the last step training is over: a prune would discard the finished run, so it is not heeded
+            if report(state.global_step, float(eval_loss)) and state.global_step < total_steps:
                 self.pruned_at = state.global_step
                 control.should_training_stop = True
                 return

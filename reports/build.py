@@ -260,10 +260,9 @@ def collect(study_dir: Path, *, baseline: Path | None = None) -> tuple[dict[str,
     rows = []
     for r in board.rows:
         t = by_number.get(r["trial"])
-        rows.append({**r, "diagnosis": t["diagnosis"] if t else None, "diagnosis_evidence": t["diagnosis_evidence"] if t else None,
-                     "train_s": t["metrics"].get("train_s") if t else None})
-    columns = [c for c in board.columns if c != "reason"]
-    columns = columns[: columns.index("status") + 1] + ["diagnosis"] + columns[columns.index("status") + 1:] + ["train_s", "reason"]
+        rows.append({**r, "diagnosis": r.get("diagnosis") or (t["diagnosis"] if t else None),
+                     "diagnosis_evidence": t["diagnosis_evidence"] if t else None, "train_s": t["metrics"].get("train_s") if t else None})
+    columns = [c for c in board.columns if c != "reason"] + ["train_s", "reason"]
     ranked = [r["trial"] for r in board.rows if r["status"] == "complete"]
     benchmark = objective.partition("/pass@")[0] if "/pass@" in objective else None
     if benchmark is None:  # an eval-loss objective: show the first benchmark any trial scored

@@ -124,6 +124,7 @@ def build_leaderboard(study_dir: Path) -> Leaderboard:
             "rank": None,
             "trial": t["trial"],
             "status": man.get("status"),
+            "diagnosis": m.get("diagnosis"),
             "method": m.get("method") or man.get("method"),
             **{f"param:{k}": v for k, v in params.items()},
             **{k: m.get(k) for k in METRIC_COLUMNS},
@@ -151,7 +152,7 @@ def build_leaderboard(study_dir: Path) -> Leaderboard:
                 lo, hi = mean_interval(list(values.values()))
                 r[f"{k} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]"
     vs_best = _versus_best(rows, per_problem, objective, direction) if objective in pass_keys else False
-    columns = ["rank", "trial", "status", "method", *[f"param:{k}" for k in param_keys]]
+    columns = ["rank", "trial", "status", "diagnosis", "method", *[f"param:{k}" for k in param_keys]]
     for k in sorted(pass_keys):
         columns += [k, f"{k} 95% CI"]
     columns += [*(["vs #1"] if vs_best else []), *METRIC_COLUMNS, "reason"]

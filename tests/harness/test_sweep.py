@@ -84,7 +84,8 @@ def test_leaderboard_is_printed_and_written(smoke_run):
     rows = list(csv.DictReader((study_dir / "leaderboard.csv").open()))
     assert [r["status"] for r in rows] == ["complete", "complete"]
     assert float(rows[0]["toy/pass@1"]) >= float(rows[1]["toy/pass@1"])
-    assert {"method", "param:method.r", "eval_loss", "trainable_params", "wall_time_s"} <= set(rows[0])
+    assert {"method", "diagnosis", "param:method.r", "eval_loss", "trainable_params", "wall_time_s"} <= set(rows[0])
+    assert rows[0]["diagnosis"]
     assert "| rank |" in (study_dir / "leaderboard.md").read_text()
 
 

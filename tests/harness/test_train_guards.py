@@ -10,9 +10,10 @@ from harness.errors import TrialFailed
 from harness.train import _callbacks
 
 
-def _watch(report=lambda step, loss: False, early_stopping=None):
+def _watch(report=lambda step, loss: False, early_stopping=None, total_steps=100):
     rows = []
-    return _callbacks(record_row=rows.append, report=report, total_steps=10, progress=False, early_stopping=early_stopping), rows
+    return _callbacks(record_row=rows.append, report=report, total_steps=total_steps, progress=False,
+                      early_stopping=early_stopping), rows
 
 
 def test_nan_loss_fails_the_trial_with_the_step():
@@ -58,3 +59,10 @@ def test_no_early_stopping_unless_configured():
     for step, loss in [(10, 1.0), (20, 2.0), (30, 3.0), (40, 4.0)]:
         watch.on_evaluate(None, SimpleNamespace(global_step=step), control, metrics={"eval_loss": loss})
     assert not control.should_training_stop and watch.early_stopped_at is None
+
+
+def test_a_prune_at_the_last_step_is_not_heeded():
+    watch, _ = _watch(report=lambda step, loss: True, total_steps=10)
+    control = SimpleNamespace(should_training_stop=False)
+    watch.on_evaluate(None, SimpleNamespace(global_step=10), control, metrics={"eval_loss": 0.9})
+    assert not control.should_training_stop and watch.pruned_at is None
