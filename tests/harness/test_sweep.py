@@ -176,7 +176,10 @@ def test_rerun_resumes_without_redoing_trials(smoke_run):
 def test_sigint_mid_trial_is_recorded_and_rerun_completes(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     args = [sys.executable, "-m", "harness.sweep", *SMOKE, f"runs_dir={tmp_path}", "tracking=none", "train.max_steps=300"]
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A runner that started us in the background (bash `cmd &`) leaves SIGINT ignored, and children inherit
+    # that; the sweep must see Ctrl-C as a terminal user's process would.
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     history = tmp_path / "smoke" / "trial-0" / "history.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and not (history.exists() and history.read_text().strip()):
