@@ -45,6 +45,11 @@ _GUARD = """
     note("blocked by the page's security policy: " + e.violatedDirective + " " + (e.blockedURI || ""));
   });
   window.addEventListener("error", function (e) { note("script error: " + e.message); });
+  var consoleError = console.error;
+  console.error = function () {
+    note("console error: " + Array.prototype.map.call(arguments, String).join(" "));
+    return consoleError.apply(console, arguments);
+  };
   window.__reportNote = note;
 })();
 """
