@@ -30,6 +30,7 @@ __all__ = [
     "ParamSpec",
     "StorageConfig",
     "StudyConfig",
+    "SuiteSpec",
     "TrackingConfig",
     "TrainConfig",
     "TrialConfig",
@@ -138,6 +139,21 @@ class BenchmarkSpec:
 
 
 @dataclass(frozen=True)
+class SuiteSpec:
+    """One ``eval.suites`` entry: a local suite (``stdlib``, ``toy_base``) or an lm-eval task name (needs the hub)."""
+
+    name: str
+    limit: int | None = None  # first N documents
+    metric: str | None = None  # hub tasks: the headline metric (default: acc_norm, else acc, ...)
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ConfigError("eval.suites[].name", self.name, "a suite or lm-eval task name")
+        if self.limit is not None:
+            _positive(f"eval.suites.{self.name}.limit", self.limit)
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     benchmarks: tuple[BenchmarkSpec, ...]
     generation: GenerationConfig
@@ -145,8 +161,12 @@ class EvalConfig:
     sandbox: Literal["auto", "docker", "process"] = "auto"
     timeout_s: float = 3.0
     workers: int = 2
+    suites: tuple[SuiteSpec, ...] = ()  # lm-eval suites scored on the trained model and the base (docs/suites.md)
 
     def __post_init__(self) -> None:
+        names = [s.name for s in self.suites]
+        if len(set(names)) != len(names):
+            raise ConfigError("eval.suites", names, "each suite once")
         if not self.benchmarks:
             raise ConfigError("eval.benchmarks", [], "at least one benchmark is required")
         for k in self.ks:

@@ -98,6 +98,7 @@ def evaluate(raw: dict[str, Any], request: dict[str, Any], *, progress: bool) ->
     are recorded in the evaluation's manifest and re-raised."""
     from harness.config import trial_config
     from harness.record import TrialRecord, write_json_atomic
+    from harness.suites import base_scores
     from harness.trial import evaluate_model
     from harness.worker import redacted_config
 
@@ -131,11 +132,15 @@ def evaluate(raw: dict[str, Any], request: dict[str, Any], *, progress: bool) ->
             tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
             model = load_model(path, cfg=cfg.model, device=device,
                                extra=model_load_kwargs(cfg.method, device=device) if request["adapter"] else None)
+        with record.phase("suites"):  # the base's suite scores (cached), before the adapter goes on
+            suite_base = base_scores(cfg, model=model, tokenizer=tokenizer, model_hash=model_hash)
+        with record.phase("setup"):
             if request["adapter"]:
                 model = prepare_for_generation(load_trained(model, cfg.method, request["adapter"]), cfg.method)
             model.eval()
             record.update(model_hash=model_hash, model_path=path, device=device)
-        metrics = evaluate_model(cfg, model=model, tokenizer=tokenizer, template=request["template"], record=record, progress=progress)
+        metrics = evaluate_model(cfg, model=model, tokenizer=tokenizer, template=request["template"], record=record, progress=progress,
+                                 suite_base=suite_base)
     except Exception as e:  # noqa: BLE001 - recorded with its reason, then reported
         (out / "error.txt").write_text(traceback.format_exc())
         record.finish("failed", f"{type(e).__name__}: {e}")
@@ -172,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001
         print(f"evaluation failed: {type(e).__name__}: {e} (see {request['out']}/error.txt)", file=sys.stderr)
         return 1
-    shown = "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    shown = "  ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float)))
     print(f"evaluated {request['adapter'] or 'the base model'}: {shown}; records in {request['out']}/")
     return 0
 

@@ -5,7 +5,9 @@
   (``data=alpaca`` without ``data.path``) is a config error;
 - the model: a builtin, a local directory, a hub id already in the local cache, or a hub id
   the hub answers for (one request, a few seconds at most; ``HF_HUB_OFFLINE=1`` means the
-  cache only).
+  cache only);
+- the suites: a name that is not a local suite is an lm-eval task that downloads from the
+  hub, so the hub must answer.
 
 Checks that depend on a sampled parameter are left to the trials; a trial that still fails in
 a way every trial would share stops the study (``harness.worker``).
@@ -36,6 +38,34 @@ def preflight(raw: dict[str, Any]) -> None:
     cfg = trial_config(raw)
     _check_data(cfg.data)
     _check_model(cfg.model.path)
+    _check_suites([s.name for s in cfg.eval.suites])
+
+
+def _check_suites(names: list[str]) -> None:
+    """A suite that is not ours is an lm-eval task whose data comes from the hub: refuse it now when
+    the hub cannot be reached, rather than after the first trial has trained."""
+    from evaluators.suites import LOCAL_SUITES, is_local
+
+    hub = [n for n in names if not is_local(n)]
+    if not hub:
+        return
+    local = ", ".join(sorted(LOCAL_SUITES))
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise PreflightFailed(f"eval.suites: {hub[0]!r} is not a local suite ({local}); lm-eval downloads its data from "
+                              f"the Hugging Face hub, and HF_HUB_OFFLINE is set")
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{endpoint}/api/datasets?limit=1", timeout=HUB_TIMEOUT_S):
+            return
+    except urllib.error.HTTPError:
+        return  # the hub answered: the task's own download will say what is wrong
+    except (urllib.error.URLError, OSError) as e:
+        raise PreflightFailed(f"eval.suites: {hub[0]!r} is not a local suite ({local}); lm-eval downloads its data "
+                              f"from the Hugging Face hub ({endpoint}), which is unreachable "
+                              f"({getattr(e, 'reason', e)}); use a local suite here") from None
 
 
 def _check_data(data) -> None:

@@ -38,6 +38,7 @@ __all__ = ["main", "run_sweep", "validate", "quiet", "summarize"]
 def validate(raw: dict[str, Any], base_overrides: list[str]) -> StudyConfig:
     """Fail fast: the study, the base trial config, every categorical choice and both ends of every range."""
     from harness.study import config_groups, make_pruner, make_sampler, to_override
+    from evaluators.suites import LOCAL_SUITES, is_local
     from harness.trial import HEADLINE_METRICS
 
     _refuse_credentials(base_overrides)
@@ -46,6 +47,9 @@ def validate(raw: dict[str, Any], base_overrides: list[str]) -> StudyConfig:
     make_sampler(study)
     make_pruner(study)
     known = set(HEADLINE_METRICS) | {f"{b.name}/pass@{k}" for b in base.eval.benchmarks for k in base.eval.ks}
+    for suite in base.eval.suites:  # minimise forgetting, or maximise a suite's own score
+        metric = LOCAL_SUITES[suite.name].metric if is_local(suite.name) else suite.metric
+        known |= {f"forgetting/{suite.name}", *([f"{suite.name}/{metric}"] if metric else [])}
     for o in study.objectives:
         if o.metric not in known:
             raise ConfigError("study.objectives[].metric", o.metric, f"expected one of {sorted(known)}")

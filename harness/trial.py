@@ -114,6 +114,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         from harness.data import make_collator, prepare_data
         from harness.methods import apply_method, build_optimizer, model_load_kwargs, prepare_for_generation, trainer_callbacks
         from harness.models import load_model, load_tokenizer, resolve_model
+        from harness.suites import base_scores
         from harness.train import resolve_device, train
 
     # 1. model and tokenizer (a builtin model is built once and cached)
@@ -130,6 +131,8 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         model = load_model(path, cfg=cfg.model, device=device, extra=load_kwargs)
         revision = getattr(model.config, "_commit_hash", None)
         record.update(model_hash=model_hash + (f"@{revision}" if revision else ""), model_path=path, device=device)
+    with record.phase("suites"):  # the base's suite scores, before any adapter (cached per model and suite)
+        suite_base = base_scores(cfg, model=model, tokenizer=tokenizer, model_hash=record.manifest["model_hash"])
 
     # 2. data: formats, hygiene, masking; cached by content hash
     with record.phase("data"):
@@ -204,7 +207,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
     with record.phase("generate"):
         gen_model = prepare_for_generation(applied.model, cfg.method)
     metrics.update(evaluate_model(cfg, model=gen_model, tokenizer=tokenizer, template=data.template, record=record,
-                                  progress=progress, sandbox_labels=sandbox_labels))
+                                  progress=progress, sandbox_labels=sandbox_labels, suite_base=suite_base))
     with record.phase("record"):
         for spec in cfg.eval.benchmarks:
             _mirror(record, f"the {spec.name} tables", lambda: _log_eval_tables(tracker, record.dir / "eval" / spec.name, spec.name))
@@ -240,10 +243,13 @@ def _log_eval_tables(tracker, eval_dir: Path, benchmark: str) -> None:
 
 
 def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record: TrialRecord, progress: bool,
-                   sandbox_labels: dict[str, str] | None = None) -> dict[str, Any]:
+                   sandbox_labels: dict[str, str] | None = None, suite_base: dict[str, Any] | None = None) -> dict[str, Any]:
     """Generate for every configured benchmark, score in one sandbox, write ``eval/<benchmark>/``;
-    returns the headline pass@k. Shared by trials and ``harness.evaluate``, so a saved adapter
-    scored later goes through exactly the same prompts, generation and sandbox."""
+    then the lm-eval suites with forgetting against ``suite_base`` (harness.suites), in ``eval/<suite>/``.
+    Returns the headline pass@k and suite figures. Shared by trials and ``harness.evaluate``, so a
+    saved adapter scored later goes through exactly the same prompts, generation, sandbox and suites."""
+    from harness.suites import evaluate_suites
+
     from evaluators.benchmarks import load_benchmark
     from evaluators.evaluate import generate_samples, write_results
     from evaluators.generate import GenerationSettings
@@ -289,4 +295,5 @@ def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record:
             for k in cfg.eval.ks:
                 if f"pass@{k}" in scored.metrics:
                     metrics[f"{spec.name}/pass@{k}"] = scored.metrics[f"pass@{k}"]
+    metrics.update(evaluate_suites(cfg, model=model, tokenizer=tokenizer, record=record, base=suite_base or {}))
     return metrics

@@ -110,6 +110,7 @@ def build_leaderboard(study_dir: Path) -> Leaderboard:
     trials = load_trials(study_dir)
     param_keys: list[str] = []
     pass_keys: list[str] = []
+    forget_keys: list[str] = []
     rows = []
     for t in trials:
         m, man = t["metrics"], t["manifest"]
@@ -131,6 +132,13 @@ def build_leaderboard(study_dir: Path) -> Leaderboard:
             "reason": man.get("reason") or "",
         }
         row.update({k: m.get(k) for k in m if "/pass@" in k})
+        for k in m:  # suites: forgetting against the base with its interval (harness.suites)
+            if k.startswith("forgetting/") and not k.endswith(" 95% CI"):
+                if k not in forget_keys:
+                    forget_keys.append(k)
+                ci = m.get(f"{k} 95% CI")
+                row[k] = m[k]
+                row[f"{k} 95% CI"] = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) and len(ci) == 2 else None
         rows.append(row)
     sign = -1.0 if direction == "maximize" else 1.0
 
@@ -155,7 +163,10 @@ def build_leaderboard(study_dir: Path) -> Leaderboard:
     columns = ["rank", "trial", "status", "diagnosis", "method", *[f"param:{k}" for k in param_keys]]
     for k in sorted(pass_keys):
         columns += [k, f"{k} 95% CI"]
-    columns += [*(["vs #1"] if vs_best else []), *METRIC_COLUMNS, "reason"]
+    columns += ["vs #1"] if vs_best else []
+    for k in forget_keys:
+        columns += [k, f"{k} 95% CI"]
+    columns += [*METRIC_COLUMNS, "reason"]
     return Leaderboard(columns=columns, rows=rows, objective=objective)
 
 

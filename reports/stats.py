@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "PairedComparison", "Verdict", "compare_paired", "decide", "holm", "mcnemar_exact_p", "clopper_pearson",
-    "mean_interval", "per_problem_pass_at_k",
+    "mean_interval", "per_problem_pass_at_k", "bootstrap_ratio_difference",
 ]
 
 MIN_T_PROBLEMS = 30
@@ -214,3 +214,29 @@ def mean_interval(values: Sequence[float], *, confidence: float = 0.95, lo: floa
     se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
     q = _t_quantile(0.5 + confidence / 2, n - 1)
     return max(lo, mean - q * se), min(hi, mean + q * se)
+
+
+def bootstrap_ratio_difference(
+    baseline: Sequence[tuple[float, float]],
+    candidate: Sequence[tuple[float, float]],
+    *,
+    confidence: float = 0.95,
+    reps: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Candidate minus baseline of a ratio of sums (e.g. bits per byte = sum of nats / sum of bytes / ln 2),
+    paired by document: (estimate, lower, upper), a percentile interval from resampling documents.
+
+    Each side is a list of (numerator, denominator) per document, in the same document order."""
+    import numpy as np
+
+    if len(baseline) != len(candidate) or not baseline:
+        raise ValueError("the two evaluations must cover the same, non-empty list of documents")
+    b, c = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
+    estimate = c[:, 0].sum() / c[:, 1].sum() - b[:, 0].sum() / b[:, 1].sum()
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(b), size=(reps, len(b)))
+    diffs = c[idx, 0].sum(1) / c[idx, 1].sum(1) - b[idx, 0].sum(1) / b[idx, 1].sum(1)
+    tail = (1 - confidence) / 2
+    lo, hi = np.quantile(diffs, [tail, 1 - tail])
+    return float(estimate), float(lo), float(hi)

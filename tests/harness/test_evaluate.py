@@ -32,6 +32,13 @@ def test_a_trials_adapter_scores_exactly_as_in_its_trial_and_the_gate_reads_both
     assert ev.returncode == 0, ev.stdout + ev.stderr
     assert rows(out / "eval" / "toy" / "results.jsonl") == rows(trial / "eval" / "toy" / "results.jsonl")
     assert json.loads((out / "metrics.json").read_text())["toy/pass@1"] == json.loads((trial / "metrics.json").read_text())["toy/pass@1"]
+    # the suites too: same scores and forgetting as in the trial, same per-document records (the gate reads them)
+    ev_metrics, trial_metrics = (json.loads((d / "metrics.json").read_text()) for d in (out, trial))
+    for key in ("stdlib/bits_per_byte", "toy_base/acc", "forgetting/stdlib", "forgetting/toy_base"):
+        assert ev_metrics[key] == pytest.approx(trial_metrics[key], abs=1e-4), key
+    for suite in ("stdlib", "toy_base"):
+        scores = [[r["task_id"], round(r["score"], 4)] for r in map(json.loads, (out / "eval" / suite / "results.jsonl").read_text().splitlines())]
+        assert scores == [[r["task_id"], round(r["score"], 4)] for r in map(json.loads, (trial / "eval" / suite / "results.jsonl").read_text().splitlines())]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "evaluation" and manifest["status"] == "complete" and manifest["adapter"].endswith("adapter")
     gate = run("harness.gate", "--baseline", str(trial), "--candidate", str(out), timeout=60)

@@ -152,6 +152,25 @@ def test_report_is_written_and_each_trial_has_a_diagnosis(smoke_run):
     assert all("curves: " in line for line in lines)
 
 
+def test_each_trial_records_its_suites_the_base_and_forgetting(smoke_run):
+    study_dir, proc = smoke_run
+    for t in sorted(study_dir.glob("trial-*")):
+        metrics = json.loads((t / "metrics.json").read_text())
+        assert metrics["stdlib/bits_per_byte"] > 0 and 0 <= metrics["toy_base/acc"] <= 1
+        for suite, n_docs in (("stdlib", 8), ("toy_base", 40)):
+            lo, hi = metrics[f"forgetting/{suite} 95% CI"]
+            assert lo <= metrics[f"forgetting/{suite}"] <= hi
+            record = json.loads((t / "eval" / suite / "metrics.json").read_text())
+            assert record["base"]["value"] is not None and record["forgetting"]["n_docs"] == n_docs
+            assert record["higher_is_better"] is (suite == "toy_base")
+            results = [json.loads(line) for line in (t / "eval" / suite / "results.jsonl").read_text().splitlines()]
+            samples = [json.loads(line) for line in (t / "eval" / suite / "samples.jsonl").read_text().splitlines()]
+            assert len(results) == len(samples) == n_docs and all(isinstance(r["score"], float) for r in results)
+            assert all("filtered_resps" in s and s["doc_hash"] for s in samples)  # lm-eval's per-document outputs
+        assert "suites" in manifest(t)["timings_s"]
+    assert "forgetting/toy_base" in proc.stdout  # a leaderboard column
+
+
 def test_early_stopping_ends_a_trial_complete_and_evaluated(tmp_path):
     # min_delta far above any gain: the first evaluation after the start already stops training
     proc = sweep(tmp_path, "study.name=es", "study.n_trials=1", "tracking=none",

@@ -104,3 +104,15 @@ def test_greedy_lower_bound_and_mcnemar_agree(b, c):
     r = compare_paired(base, cand)
     assert r.drop == pytest.approx((b - c) / n)
     assert (r.lower > 0) == (r.p_value < 0.05), (r.lower, r.p_value)
+
+
+def test_bootstrap_ratio_difference_is_a_difference_of_ratios_of_sums():
+    from reports.stats import bootstrap_ratio_difference
+
+    base = [(10.0, 5.0), (30.0, 10.0), (2.0, 1.0)]  # ratio of sums 42/16, not the mean of 2, 3, 2
+    cand = [(12.0, 5.0), (33.0, 10.0), (2.0, 1.0)]  # 47/16
+    est, lo, hi = bootstrap_ratio_difference(base, cand, reps=500)
+    assert est == pytest.approx(5 / 16) and 0 <= lo <= est <= hi  # no document got better: no resample is below 0
+    assert bootstrap_ratio_difference(base, base, reps=200) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        bootstrap_ratio_difference(base, cand[:2])
