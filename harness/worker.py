@@ -141,7 +141,8 @@ def trial_line(study_dir: Path, frozen) -> str:
     if frozen.user_attrs.get("retry_of") is not None:
         tail += f"  retry of trial {frozen.user_attrs['retry_of']}"
     if frozen.state == TrialState.COMPLETE:
-        shown = [f"{k}={_fmt(v)}" for k, v in metrics.items() if "pass@" in k or k == "eval_loss"]
+        shown = [f"{k}={_fmt(v)}" for k, v in metrics.items()
+                 if "pass@" in k or k == "eval_loss" or (k.startswith("forgetting/") and not k.endswith(" 95% CI"))]
         return f"[trial {frozen.number}] complete  {'  '.join(shown)}{tail}"
     if frozen.state == TrialState.PRUNED:
         return f"[trial {frozen.number}] pruned    {manifest.get('reason') or ''}{tail}"

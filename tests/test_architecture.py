@@ -46,7 +46,7 @@ def test_launchers_only_start_workers():
 
 @pytest.mark.parametrize("module", ["evaluators", "evaluators.execute", "harness.config", "harness.data", "harness.methods",
                                     "harness.launch", "harness.worker", "harness.identity", "reports.leaderboard",
-                                    "reports.build", "reports.diagnosis"])
+                                    "reports.build", "reports.diagnosis", "evaluators.suites", "harness.suites"])
 def test_import_is_light(module):
     code = f"import sys, {module}; heavy = [m for m in ('torch', 'transformers', 'peft', 'wandb', 'docker', 'lm_eval', 'submitit', 'optuna', 'plotly') if m in sys.modules]; print(heavy)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
