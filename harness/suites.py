@@ -16,7 +16,6 @@ import fcntl
 import json
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 from harness.config import TrialConfig
