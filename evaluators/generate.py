@@ -38,19 +38,34 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
 
 
 class _StopOnSequences:
-    """Stops a batch once every row's new text contains a stop sequence (or EOS)."""
+    """Stops each row once its new text contains a stop sequence (or EOS).
+
+    Only the last ``window`` new tokens of each row are decoded at each step, enough to hold
+    the longest stop sequence (every token decodes to at least one character) plus a margin,
+    so a stop is seen at the very step it is completed, as a check of the whole text would see
+    it, while the cost per step stays flat instead of growing with the generated length. A row
+    found done stays done.
+    """
+
+    MARGIN = 8  # tokens before the longest stop sequence: a tail never starts inside it
 
     def __init__(self, tokenizer, prompt_width: int, stop: Sequence[str]):
         self.tokenizer, self.prompt_width, self.stop = tokenizer, prompt_width, tuple(stop)
+        self.eos = tokenizer.eos_token or "\x00never\x00"
+        self.window = max((len(s) for s in (*self.stop, self.eos)), default=1) + self.MARGIN
+        self.done = None
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        new = input_ids[:, self.prompt_width :]
-        texts = self.tokenizer.batch_decode(new, skip_special_tokens=False)
-        eos = self.tokenizer.eos_token or "\x00never\x00"
-        done = [eos in t or any(s in t for s in self.stop) for t in texts]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        if self.done is None:
+            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        tail = input_ids[:, max(self.prompt_width, input_ids.shape[1] - self.window):]
+        rows = (~self.done).nonzero().flatten().tolist()
+        for row, text in zip(rows, self.tokenizer.batch_decode(tail[rows], skip_special_tokens=False)):
+            if self.eos in text or any(s in text for s in self.stop):
+                self.done[row] = True
+        return self.done.clone()
 
 
 def generate(
