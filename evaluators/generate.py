@@ -89,7 +89,12 @@ def generate(
     from transformers import StoppingCriteriaList
 
     device = next(model.parameters()).device
-    expanded = [(i, p) for i, p in enumerate(prompts) for _ in range(settings.n_samples)]
+    # Length-aware batches: rows of similar prompt length share a batch, so little padding is computed
+    # (and fewer rows wait on a much longer one). The sort is stable and results go back by index,
+    # so each prompt's samples come back in input order.
+    lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=add_special_tokens)["input_ids"]]
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+    expanded = [(i, prompts[i]) for i in order for _ in range(settings.n_samples)]
     out: list[list[str]] = [[] for _ in prompts]
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"

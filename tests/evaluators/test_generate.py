@@ -106,3 +106,20 @@ def test_the_tail_check_agrees_with_the_whole_text_check_at_every_step():
     for t in range(width + 1, rows.shape[1] + 1):
         assert tail(rows[:, :t], None).tolist() == whole(rows[:, :t], None).tolist(), f"step {t - width}"
     assert 0 < int(whole(rows, None).sum()) < 64  # some rows stopped, some did not
+
+
+@pytest.mark.integration
+def test_greedy_batches_sorted_by_length_return_what_each_prompt_gets_alone_in_input_order(compose):
+    import evaluators.generate as gen
+    from harness.config import trial_config
+    from harness.models import load_model, load_tokenizer, resolve_model
+
+    cfg = trial_config(compose([]))
+    path, _ = resolve_model(cfg.model, cache_dir=cfg.cache_dir)
+    tokenizer, model = load_tokenizer(path), load_model(path, cfg=cfg.model, device="cpu")
+    bench = load_benchmark("toy", split="test", limit=40)
+    prompts = [t.prompt for t in bench.tasks][::-1]  # mixed lengths, not in length order
+    settings = gen.GenerationSettings(n_samples=2, temperature=0.0, max_new_tokens=40, batch_size=16)
+    batched = gen.generate(model, tokenizer, prompts, settings=settings, stop=bench.stop)
+    alone = [gen.generate(model, tokenizer, [p], settings=settings, stop=bench.stop)[0] for p in prompts]
+    assert batched == alone  # no padding alone: same tokens, and each prompt's results in its own place
