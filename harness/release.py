@@ -117,7 +117,12 @@ def _log_artifact(trial: Path, out: Path, name: str) -> str | None:
     artifact.add_file(str(out / "README.md"), name="README.md")
     run.log_artifact(artifact)
     run.finish()
-    return str(Path(run.dir).parent)
+    run_dir = Path(run.dir).parent
+    if tracking.get("mode", "offline") == "offline":
+        from harness.tracking.wandb_tracker import wait_written
+
+        wait_written(run_dir)  # finish() returns before the offline file is complete: a reader right after must see it all
+    return str(run_dir)
 
 
 def release(trial: Path, baseline: Path, *, out: Path, force_reason: str | None, margin: float, min_effect: float,

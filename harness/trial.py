@@ -99,11 +99,12 @@ def _close(record: TrialRecord, tracker, metrics: dict[str, Any], status: str, r
             metrics.update(diagnose(rows).as_record())
         metrics["wall_time_s"] = round(sum(v for k, v in record.timings.items() if k != "total"), 3)
         record.write_metrics(metrics)
-        try:
-            tracker.finish(summary=metrics, status=status)
-        except Exception as e:  # noqa: BLE001 - a tracker outage must not lose the record
-            reason = f"{reason or ''} (tracker failed to finish: {e})".strip()
+    # The record first: a preempted worker may be killed soon after, and then its record must already say why.
     record.finish(status, reason)
+    try:
+        tracker.finish(summary=metrics, status=status)
+    except Exception as e:  # noqa: BLE001 - a tracker outage must not lose the record
+        record.update(reason=f"{reason or ''} (tracker failed to finish: {e})".strip())
 
 
 def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, progress: bool,

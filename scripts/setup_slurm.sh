@@ -101,7 +101,8 @@ SelectTypeParameters=CR_Core
 # The node's declared CPUs/memory are taken from this file, not from the hardware.
 SlurmdParameters=config_overrides
 ReturnToService=2
-KillWait=5
+# SLURM's default: a scancelled or preempted worker has 30 s after SIGTERM to record its trial
+KillWait=30
 InactiveLimit=0
 MinJobAge=300
 SlurmdTimeout=300
