@@ -22,7 +22,7 @@ from typing import Any
 
 from reports import figures as fig
 from reports.diagnosis import diagnose, read_history
-from reports.leaderboard import build_leaderboard
+from reports.leaderboard import build_leaderboard, trial_number
 from reports.stats import compare_paired, mean_interval
 
 __all__ = ["Report", "build_report", "collect", "main"]
@@ -53,7 +53,7 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     return (data, None) if isinstance(data, dict) else (None, f"{path.name} is not a JSON object")
 
 
-def _jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+def _jsonl(path: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     try:
         with open(path) as f:
@@ -64,21 +64,14 @@ def _jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
                     continue
                 if isinstance(row, dict):
                     rows.append(row)
-                if limit and len(rows) >= limit:
-                    break
     except OSError:
         pass
     return rows
 
 
-def _trial_number(d: Path) -> int:
-    tail = d.name.partition("-")[2]
-    return int(tail) if tail.isdigit() else -1
-
-
 def _load_trials(study_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     trials, skipped = [], []
-    for d in sorted(study_dir.glob("trial-*"), key=_trial_number):
+    for d in sorted(study_dir.glob("trial-*"), key=trial_number):
         manifest, why = _read(d / "manifest.json")
         if manifest is None:
             skipped.append({"record": d.name, "reason": why or "unreadable"})
@@ -90,13 +83,14 @@ def _load_trials(study_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, 
             if status == "complete":
                 skipped.append({"record": d.name, "reason": f"complete, but {why}: left out of the leaderboard's scores"})
         rows = read_history(d / "history.jsonl")
-        diagnosis = metrics.get("diagnosis")
-        if not isinstance(diagnosis, str):  # records written before the diagnosis existed
-            diagnosis = diagnose(rows).verdict if rows else None
-        trials.append({"trial": _trial_number(d), "dir": d, "status": status, "reason": manifest.get("reason"),
+        diagnosis, evidence = metrics.get("diagnosis"), metrics.get("diagnosis_evidence")
+        if not isinstance(diagnosis, str) and rows:  # records written before the diagnosis existed
+            found = diagnose(rows)
+            diagnosis, evidence = found.verdict, found.evidence
+        trials.append({"trial": trial_number(d), "dir": d, "status": status, "reason": manifest.get("reason"),
                        "manifest": manifest, "metrics": {**metrics, "train_s": (manifest.get("timings_s") or {}).get("train")},
-                       "history": rows, "diagnosis": diagnosis,
-                       "diagnosis_evidence": metrics.get("diagnosis_evidence") or (diagnose(rows).evidence if rows else None)})
+                       "history": rows, "diagnosis": diagnosis if isinstance(diagnosis, str) else None,
+                       "diagnosis_evidence": evidence})
     return trials, skipped
 
 

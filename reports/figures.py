@@ -17,7 +17,6 @@ __all__ = ["COST_AXES", "CURVE_METRICS", "curves_figure", "history_figure", "imp
 COST_AXES = {"trainable_params": "trainable parameters", "train_s": "training time (s)", "peak_memory_mb": "peak memory (MiB)"}
 CURVE_METRICS = {"train_loss": "train loss", "eval_loss": "eval loss", "grad_norm": "gradient norm",
                  "learning_rate": "learning rate", "probe/pass@1": "probe pass@1 (validation)"}
-STATUS_COLOURS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#7f7f7f"}
 
 
 def plot_text(value: Any) -> str:

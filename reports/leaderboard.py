@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Leaderboard", "build_leaderboard", "load_trials", "write_text_atomic"]
+__all__ = ["Leaderboard", "build_leaderboard", "load_trials", "trial_number", "write_text_atomic"]
 
 from reports.stats import compare_paired, mean_interval, per_problem_pass_at_k  # noqa: E402 (light: scipy is imported lazily)
 
@@ -31,10 +31,16 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def trial_number(trial_dir: Path) -> int:
+    """The number in a ``trial-<n>`` folder's name (-1 for a name that has none): the order of a study's records."""
+    tail = trial_dir.name.partition("-")[2]
+    return int(tail) if tail.isdigit() else -1
+
+
 def load_trials(study_dir: Path) -> list[dict[str, Any]]:
     """One dict per trial folder: manifest, metrics and params merged."""
     trials = []
-    for d in sorted(study_dir.glob("trial-*"), key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1):
+    for d in sorted(study_dir.glob("trial-*"), key=trial_number):
         manifest = _read_json(d / "manifest.json")
         if not manifest:
             continue

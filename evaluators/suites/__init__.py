@@ -55,11 +55,6 @@ class SuiteResult:
     metrics: dict[str, float]  # every aggregate lm-eval reported
     docs: list[dict[str, Any]] = field(default_factory=list)  # per document: doc_id, doc_hash, score, lm-eval's outputs
 
-    @property
-    def ratio(self) -> bool:
-        """Bits per byte is a ratio of sums (log-likelihood over bytes), not a mean of per-document scores."""
-        return self.metric in ("bits_per_byte", "byte_perplexity", "word_perplexity")
-
 
 def is_local(name: str) -> bool:
     return name in LOCAL_SUITES
@@ -146,7 +141,7 @@ def run_suites(model, tokenizer, suites: list[tuple[str, int | None, str | None]
         torch.set_num_threads(threads)
         model.train(was_training)  # HFLM puts the model in eval mode and leaves it there
     results = {}
-    for (name, _, metric), task in zip(suites, _task_names(out, names)):
+    for (name, _, metric), task in zip(suites, _task_names(names)):
         res = out["results"][task]
         aggregates = {k.split(",")[0]: float(v) for k, v in res.items()
                       if "," in k and "_stderr," not in k and isinstance(v, (int, float))}
@@ -166,7 +161,7 @@ def run_suites(model, tokenizer, suites: list[tuple[str, int | None, str | None]
     return results
 
 
-def _task_names(out: dict[str, Any], names: list[str]) -> list[str]:
+def _task_names(names: list[str]) -> list[str]:
     """lm-eval's task name for each suite, in order (a local suite's task is harness_<name>)."""
     return [f"harness_{n}" if is_local(n) else n for n in names]
 
