@@ -320,7 +320,11 @@ class Worker:
             self.fork_retry_at = time.monotonic() + 0.02
             return
         child.pid = pid
-        child.pidfd = os.pidfd_open(pid)
+        try:
+            child.pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:  # gone and reaped before its pid reached us (swept as a stray while
+            self.discard(child)  # the fork server's answer was in flight): it never had a job
+            return
         self.sel.register(child.pidfd, selectors.EVENT_READ, ("exit", child))
         self.ready.append(child)
 
