@@ -40,6 +40,7 @@ def generate_samples(
         prompts,
         settings=settings,
         stop=benchmark.stop,
+        keys=[t.task_id for t in benchmark.tasks],
         progress=progress,
         desc=f"generating {benchmark.name}",
         add_special_tokens=add_special_tokens,

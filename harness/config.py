@@ -162,8 +162,13 @@ class EvalConfig:
     timeout_s: float = 3.0
     workers: int = 2
     suites: tuple[SuiteSpec, ...] = ()  # lm-eval suites scored on the trained model and the base (docs/suites.md)
+    engine: str = "hf"  # the generation engine (evaluators.engines, docs/generation.md)
 
     def __post_init__(self) -> None:
+        from evaluators.engines import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ConfigError("eval.engine", self.engine, f"expected one of {sorted(ENGINES)}")
         names = [s.name for s in self.suites]
         if len(set(names)) != len(names):
             raise ConfigError("eval.suites", names, "each suite once")

@@ -22,7 +22,7 @@ __all__ = ["main", "gate", "load_evaluation", "NotComparable"]
 
 EXIT = {"pass": 0, "regression": 1, "inconclusive": 2}
 # generation settings that do not change what is measured (only how fast, or which draw)
-NOT_COMPARED = {"seed", "batch_size"}
+NOT_COMPARED = {"seed", "batch_size", "engine"}
 
 
 class NotComparable(Exception):

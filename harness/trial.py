@@ -258,7 +258,7 @@ def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record:
     from evaluators.scoring import score
     from harness.data import format_prompt
 
-    settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed)
+    settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed, engine=cfg.eval.engine)
 
     def render_prompt(prompt: str) -> str:
         # the training template, so an instruct-tuned adapter sees the format it learned

@@ -1,0 +1,116 @@
+"""What every generation engine shares: its interface, the settings, the stop rule and the
+per-(task, sample) random streams that make a sampled completion independent of scheduling.
+
+An engine turns prompts into ``n_samples`` completions each, in input order. Whatever it does
+inside (batching, refilling, sharing a prompt's prefill), two things hold for every engine:
+
+- **greedy** decoding picks ``argmax`` of the model's logits at each step, with nothing else
+  applied (no repetition penalty or top-k from the model's own generation config), so its
+  tokens are what ``model.generate`` gives the prompt alone, unpadded;
+- **sampling** draws row (task, sample) from its own stream: ``max_new_tokens`` uniforms seeded
+  by (seed, task key, sample index), one used per step by inverse-CDF sampling over the
+  temperature-scaled, top-p-filtered distribution. No row reads another's draws, so a completion
+  does not depend on batch size, order or the other prompts (only on the logits, which batching
+  can move by a float rounding: a near-tie is the one way two runs may differ).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Engine", "GenerationSettings", "StopCheck", "choose_tokens", "row_uniforms", "truncate_at_stop"]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    n_samples: int = 1
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    batch_size: int = 16
+    seed: int = 0
+    engine: str = "hf"
+
+    def as_record(self) -> dict:
+        return {**self.__dict__, "decoding": "greedy" if self.temperature == 0 else "sampling"}
+
+
+class Engine(Protocol):
+    name: str
+
+    def unsupported(self, model) -> str | None:
+        """Why this engine cannot run ``model`` (None: it can)."""
+
+    def generate_ids(self, model, tokenizer, prompt_ids: Sequence[Sequence[int]], *, keys: Sequence[str],
+                     settings: GenerationSettings, stop: Sequence[str], progress) -> list[list[list[int]]]:
+        """New token ids per prompt and sample, in input order, each ending at its stop (included)."""
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Cut ``text`` at the earliest stop sequence (the stop sequence itself is dropped)."""
+    cut = len(text)
+    for s in stop:
+        i = text.find(s)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+class StopCheck:
+    """Is a row done: its last token is EOS, or its new text contains a stop sequence?
+
+    Only the last ``window`` new tokens are decoded, enough to hold the longest stop sequence
+    (every token decodes to at least one character) plus a margin, so a stop is seen at the very
+    step it is completed, as a check of the whole text would see it, at a cost per step that does
+    not grow with the generated length.
+    """
+
+    MARGIN = 8  # tokens before the longest stop sequence: a tail never starts inside it
+
+    def __init__(self, tokenizer, stop: Sequence[str]):
+        self.tokenizer, self.stop = tokenizer, tuple(stop)
+        self.eos_text = tokenizer.eos_token or "\x00never\x00"
+        self.eos_id = tokenizer.eos_token_id
+        self.window = max((len(s) for s in (*self.stop, self.eos_text)), default=1) + self.MARGIN
+
+    def hit(self, text: str) -> bool:
+        return self.eos_text in text or any(s in text for s in self.stop)
+
+    def done(self, rows: Sequence[Sequence[int]]) -> list[bool]:
+        """For each row of new token ids: is it done?"""
+        tails = self.tokenizer.batch_decode([list(r[-self.window:]) for r in rows], skip_special_tokens=False)
+        return [bool(r) and (r[-1] == self.eos_id or self.hit(t)) for r, t in zip(rows, tails)]
+
+
+def row_uniforms(seed: int, key: str, sample: int, n: int):
+    """The ``n`` uniforms in [0, 1) that row (key, sample) draws its tokens with."""
+    import torch
+
+    digest = hashlib.sha256(f"{seed}\x00{key}\x00{sample}".encode()).digest()
+    generator = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+    return torch.rand(n, generator=generator, dtype=torch.float64)
+
+
+def choose_tokens(logits, uniforms, *, temperature: float, top_p: float):
+    """Next token per row: argmax when greedy, else inverse-CDF sampling with one uniform per row.
+
+    Top-p keeps the most probable tokens whose mass before them is under ``top_p`` (at least
+    one); sampling then picks the first token whose cumulative kept mass exceeds ``u`` times
+    the kept total.
+    """
+    import torch
+
+    if temperature == 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.double() / temperature, dim=-1)
+    order = None
+    if top_p < 1:
+        probs, order = probs.sort(dim=-1, descending=True)
+        probs = probs * ((probs.cumsum(-1) - probs) < top_p)
+    cumulative = probs.cumsum(-1)
+    target = uniforms.to(cumulative.device)[:, None] * cumulative[:, -1:]
+    picked = torch.searchsorted(cumulative, target, right=True).clamp(max=probs.shape[-1] - 1)
+    return (picked if order is None else order.gather(-1, picked)).squeeze(-1)
