@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import TrackingConfig
-from harness.tracking import study_run, wandb_tracker
+from harness.tracking import study_run, tensorboard_tracker, wandb_tracker
 from harness.tracking._base import NullTracker, Tracker, TrackerBackend, no_lost_run
 
 __all__ = ["TRACKERS", "NullTracker", "Tracker", "TrackerBackend", "finish_lost_run", "log_study", "open_tracker"]
@@ -26,6 +26,9 @@ TRACKERS: dict[str, TrackerBackend] = {
     # one run per trial grouped by study, plus a study run; offline by default
     "wandb": TrackerBackend(open=wandb_tracker.WandbTracker, finish_lost_run=wandb_tracker.finish_lost_run,
                             log_study=study_run.log_study),
+    # event files in each trial's record (trial-<n>/tensorboard/)
+    "tensorboard": TrackerBackend(open=tensorboard_tracker.TensorBoardTracker,
+                                  finish_lost_run=tensorboard_tracker.finish_lost_run),
 }  # fmt: skip
 
 
