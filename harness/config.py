@@ -185,13 +185,23 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    backend: Literal["wandb", "none"] = "wandb"
+    """``tracking`` group. ``backend`` names an entry of ``harness.tracking.TRACKERS``;
+    ``mode: disabled`` turns any backend off. ``offline``/``online``, ``project``, ``entity`` and
+    ``upload_adapter`` are W&B's (docs/tracking.md)."""
+
+    backend: str = "wandb"
     mode: Literal["offline", "online", "disabled"] = "offline"
     project: str = "harness"
     entity: str | None = None
     # False: the trial's adapter artifact is a reference to the local folder (checksums only);
     # True: its files are uploaded (on `wandb sync` when offline).
     upload_adapter: bool = False
+
+    def __post_init__(self) -> None:
+        from harness.tracking import TRACKERS  # the registry is the list of names (imports no tracking library)
+
+        if self.backend not in TRACKERS:
+            raise ConfigError("tracking.backend", self.backend, f"expected one of {sorted(TRACKERS)}")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ ship what passed the gate.
    model, method and hyperparameters, data hash and hygiene summary, evaluation settings, scores
    with 95% intervals over problems, the gate's verdict and report, provenance (git sha,
    package versions, hardware).
-3. With W&B tracking on in the trial's config, the release is logged as a model artifact
+3. With W&B tracking on in the trial's config (``tracking=wandb``), the release is logged as a model artifact
    (offline mode works: the run lands in ``<out>/wandb/``).
 
 Exit codes: 0 released; the gate's code (1 regression, 2 inconclusive, 3 not comparable or
@@ -101,8 +101,8 @@ def _log_artifact(trial: Path, out: Path, name: str) -> str | None:
     import yaml
 
     tracking = (yaml.safe_load((trial / "config.yaml").read_text()) or {}).get("tracking") or {}
-    if tracking.get("backend", "none") == "none" or tracking.get("mode") == "disabled":
-        return None
+    if tracking.get("backend", "none") != "wandb" or tracking.get("mode") == "disabled":
+        return None  # the release artifact is W&B's; other backends keep none (docs/tracking.md)
     import os
 
     import wandb

@@ -18,7 +18,7 @@ from typing import Any
 from harness.config import ObjectiveSpec, TrialConfig
 from harness.errors import TrialFailed
 from harness.record import TrialRecord, write_json_atomic, write_text_atomic
-from harness.tracking import NullTracker, open_tracker
+from harness.tracking import NullTracker, Tracker, open_tracker
 from reports.diagnosis import diagnose, read_history
 
 __all__ = ["Pruned", "evaluate_model", "objective_values", "run_trial"]
@@ -68,12 +68,13 @@ def run_trial(
     record = TrialRecord(trial_dir, study=study, number=number, seed=cfg.seed)
     record.write_config(resolved)
     record.update(params=params or {}, method=cfg.method.name, model=cfg.model.name, **(record_facts or {}))
-    tracker = NullTracker()
+    tracker: Tracker = NullTracker()
     metrics: dict[str, Any] = {"method": cfg.method.name}
     try:
-        with record.phase("tracking"):
-            tracker = open_tracker(cfg.tracking, study=study, trial=number, config=resolved, study_dir=trial_dir.parent)
-        record.update(tracking_run=tracker.run_dir, tracking_run_id=getattr(tracker, "run_id", None))
+        with record.phase("tracking"):  # a tracker that cannot start leaves the trial untracked, with a warning
+            tracker = _mirror(record, "opening the tracker", lambda: open_tracker(
+                cfg.tracking, study=study, trial=number, config=resolved, study_dir=trial_dir.parent)) or tracker
+        record.update(tracking_run=tracker.run_dir, tracking_run_id=tracker.run_id)
         metrics.update(_train_and_evaluate(cfg, record=record, tracker=tracker, metrics=metrics, report=report,
                                            progress=progress, sandbox_labels=sandbox_labels or {}))
     except Pruned as e:
@@ -101,10 +102,7 @@ def _close(record: TrialRecord, tracker, metrics: dict[str, Any], status: str, r
         record.write_metrics(metrics)
     # The record first: a preempted worker may be killed soon after, and then its record must already say why.
     record.finish(status, reason)
-    try:
-        tracker.finish(summary=metrics, status=status)
-    except Exception as e:  # noqa: BLE001 - a tracker outage must not lose the record
-        record.update(reason=f"{reason or ''} (tracker failed to finish: {e})".strip())
+    _mirror(record, "finishing the tracker", lambda: tracker.finish(summary=metrics, status=status))
 
 
 def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, progress: bool,
@@ -167,7 +165,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
 
         def log_row(row: dict[str, Any]) -> None:
             record.append_history(row)
-            tracker.log(row, step=row["step"])
+            _mirror(record, "a history row", lambda: tracker.log(row, step=row["step"]))
 
         result = train(
             model=applied.model,
@@ -215,12 +213,16 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
     return metrics
 
 
-def _mirror(record: TrialRecord, what: str, log: Callable[[], None]) -> None:
-    """Send something to the tracker; a tracker failure is noted in the manifest, never fails the trial."""
+def _mirror(record: TrialRecord, what: str, log: Callable[[], Any]) -> Any:
+    """Send something to the tracker and return what it returns; a tracker failure is noted in the
+    manifest (each distinct warning once: a broken tracker fails every row alike) and returns None,
+    never fails the trial."""
     try:
-        log()
+        return log()
     except Exception as e:  # noqa: BLE001 - the record on disk is the truth; the tracker only mirrors it
-        record.update(tracking_warnings=[*record.manifest.get("tracking_warnings", []), f"{what}: {type(e).__name__}: {e}"])
+        warnings, warning = record.manifest.get("tracking_warnings", []), f"{what}: {type(e).__name__}: {e}"
+        if warning not in warnings:
+            record.update(tracking_warnings=[*warnings, warning])
 
 
 def _log_eval_tables(tracker, eval_dir: Path, benchmark: str) -> None:

@@ -1,65 +1,59 @@
-"""Experiment trackers: one run per trial, grouped by study, plus one study run (leaderboard,
-plots, report; ``log_study``). Chosen by ``tracking.backend``.
+"""Experiment trackers: one run per trial, chosen by ``tracking.backend`` from ``TRACKERS``
+(one file per implementation, the interface in ``_base``). W&B also keeps a study run
+(leaderboard, plots, report; ``log_study``).
 
 A tracker never decides anything: it mirrors the trial record (config, history, summary,
 per-problem tables, adapter) to an external UI. The trial record stays the source of truth.
-wandb is imported only inside the functions that use it.
+No tracking library is imported here: each is imported inside the functions that use it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from harness.config import TrackingConfig
+from harness.tracking import study_run, tensorboard_tracker, wandb_tracker
+from harness.tracking._base import NullTracker, Tracker, TrackerBackend, no_lost_run
 
-# Neither module imports wandb at import time: it is imported inside the functions that use it.
-from harness.tracking.study_run import log_study
-from harness.tracking.wandb_tracker import MAX_ROWS
+__all__ = ["TRACKERS", "NullTracker", "Tracker", "TrackerBackend", "finish_lost_run", "log_study", "open_tracker"]
 
-__all__ = ["Tracker", "NullTracker", "open_tracker", "finish_lost_run", "log_study"]
-
-
-class Tracker(Protocol):
-    run_dir: str | None
-
-    def log(self, row: dict[str, Any], *, step: int) -> None: ...
-
-    def log_table(self, key: str, *, columns: list[str], rows: list[list], max_rows: int = MAX_ROWS) -> None: ...
-
-    def log_adapter(self, path: Path, *, name: str, upload: bool, metadata: dict[str, Any]) -> None: ...
-
-    def finish(self, *, summary: dict[str, Any], status: str) -> None: ...
+# The registry: ``tracking.backend`` -> its entry. A new tracker is a file plus one entry here
+# (and a reader in tests/harness/test_tracking_contract.py).
+TRACKERS: dict[str, TrackerBackend] = {
+    # nothing beyond the trial record
+    "none": TrackerBackend(open=lambda cfg, **kw: NullTracker(), finish_lost_run=no_lost_run),
+    # one run per trial grouped by study, plus a study run; offline by default
+    "wandb": TrackerBackend(open=wandb_tracker.WandbTracker, finish_lost_run=wandb_tracker.finish_lost_run,
+                            log_study=study_run.log_study),
+    # event files in each trial's record (trial-<n>/tensorboard/)
+    "tensorboard": TrackerBackend(open=tensorboard_tracker.TensorBoardTracker,
+                                  finish_lost_run=tensorboard_tracker.finish_lost_run),
+}  # fmt: skip
 
 
-class NullTracker:
-    run_dir = None
-
-    def log(self, row: dict[str, Any], *, step: int) -> None:
-        pass
-
-    def log_table(self, key: str, *, columns: list[str], rows: list[list], max_rows: int = MAX_ROWS) -> None:
-        pass
-
-    def log_adapter(self, path: Path, *, name: str, upload: bool, metadata: dict[str, Any]) -> None:
-        pass
-
-    def finish(self, *, summary: dict[str, Any], status: str) -> None:
-        pass
+def _backend(cfg: TrackingConfig) -> TrackerBackend:
+    # tracking.mode=disabled turns any backend off; TrackingConfig has already checked the name.
+    return TRACKERS["none" if cfg.mode == "disabled" else cfg.backend]
 
 
 def open_tracker(cfg: TrackingConfig, *, study: str, trial: int, config: dict[str, Any], study_dir: Path) -> Tracker:
-    if cfg.backend == "none" or cfg.mode == "disabled":
-        return NullTracker()
-    from harness.tracking.wandb_tracker import WandbTracker
-
-    return WandbTracker(cfg, study=study, trial=trial, config=config, study_dir=study_dir)
+    """The tracker of one trial, whose record is ``study_dir/trial-<trial>``."""
+    return _backend(cfg).open(cfg, study=study, trial=trial, config=config, study_dir=study_dir)
 
 
 def finish_lost_run(cfg: TrackingConfig, *, run_id: str | None, study: str, trial: int, study_dir: Path, reason: str) -> None:
     """Mark the tracker run of a trial whose worker died as failed (no-op without a run)."""
-    if not run_id or cfg.backend == "none" or cfg.mode == "disabled":
-        return
-    from harness.tracking.wandb_tracker import finish_lost_run as finish_wandb
+    if run_id:
+        _backend(cfg).finish_lost_run(cfg, run_id=run_id, study=study, trial=trial, study_dir=study_dir, reason=reason)
 
-    finish_wandb(cfg, run_id=run_id, study=study, trial=trial, study_dir=study_dir, reason=reason)
+
+def log_study(cfg: TrackingConfig, *, study: str, study_dir: Path, columns: list[str], rows: list[dict[str, Any]],
+              figures: dict[str, dict[str, Any]], report: Path | None, summary: dict[str, Any]) -> str | None:
+    """The study run of backends that have one (W&B: ``study_run.log_study``, best effort);
+    None for the others."""
+    log = _backend(cfg).log_study
+    if log is None:
+        return None
+    return log(cfg, study=study, study_dir=study_dir, columns=columns, rows=rows, figures=figures, report=report,
+               summary=summary)

@@ -27,7 +27,7 @@ def log_study(cfg: TrackingConfig, *, study: str, study_dir: Path, columns: list
     for each Plotly figure dict, ``report`` (the HTML page, also saved as a run file) and ``summary``.
 
     Returns the offline run folder (the run URL online); None when tracking is off or W&B failed."""
-    if cfg.backend == "none" or cfg.mode == "disabled":
+    if cfg.backend != "wandb" or cfg.mode == "disabled":
         return None
     try:
         return _log_study(cfg, study=study, study_dir=study_dir, columns=columns, rows=rows, figures=figures,

@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import TrackingConfig
+from harness.tracking._base import MAX_CHARS, MAX_ROWS, TRUNCATED, cell
 
-__all__ = ["WandbTracker", "read_offline_run", "read_offline_table", "wait_written", "finish_lost_run"]
-
-MAX_ROWS = 5_000  # rows per logged table; W&B itself silently keeps at most 10,000 per run table
-MAX_CHARS = 2_000  # per string cell: completions are untrusted and can be arbitrarily long
-TRUNCATED = "… [truncated]"
-_SCALARS = (str, int, float, bool, type(None))
+__all__ = ["MAX_CHARS", "MAX_ROWS", "TRUNCATED", "WandbTracker", "read_offline_run", "read_offline_table", "wait_written",
+           "finish_lost_run"]
 
 
 def _settings(wandb: Any) -> Any:
@@ -30,19 +27,10 @@ def _settings(wandb: Any) -> Any:
     return wandb.Settings(silent=True, console="off", x_disable_stats=True, save_code=False)
 
 
-def _cell(value: Any, *, max_chars: int = MAX_CHARS) -> str | int | float | bool | None:
-    """A table cell W&B stores as plain data: scalars as they are, anything else as its str; long
-    strings cut with a visible marker. Completions stay strings (never wandb.Html), i.e. data."""
-    if not isinstance(value, _SCALARS):
-        value = str(value)
-    if isinstance(value, str) and len(value) > max_chars:
-        value = value[: max_chars - len(TRUNCATED)] + TRUNCATED
-    return value
-
-
 def _table(wandb: Any, *, columns: list[str], rows: list[list], max_rows: int = MAX_ROWS) -> tuple[Any, int]:
     """A wandb.Table of at most ``max_rows`` rows, and how many rows were left out."""
-    data = [[_cell(v) for v in row] for row in rows[:max_rows]]
+    # Completions stay strings (never wandb.Html), i.e. data; long ones are cut (_base.cell).
+    data = [[cell(v) for v in row] for row in rows[:max_rows]]
     try:
         table = wandb.Table(columns=list(columns), data=data)
     except TypeError:  # a column mixes types (a number here, a reason string there): keep it, untyped

@@ -1,4 +1,4 @@
-"""The sweep end to end on the embedded default: records, resume, SIGINT, failures, W&B offline."""
+"""The sweep end to end on the embedded default: records, resume, SIGINT, failures, W&B offline, TensorBoard."""
 
 from __future__ import annotations
 
@@ -169,6 +169,26 @@ def test_each_trial_records_its_suites_the_base_and_forgetting(smoke_run):
             assert all("filtered_resps" in s and s["doc_hash"] for s in samples)  # lm-eval's per-document outputs
         assert "suites" in manifest(t)["timings_s"]
     assert "forgetting/toy_base" in proc.stdout  # a leaderboard column
+
+
+def test_tensorboard_event_files_hold_the_trial_history(tmp_path):
+    from harness.tracking.tensorboard_tracker import read_events, unformat
+
+    proc = sweep(tmp_path, "study.name=tb", "study.n_trials=1", "tracking=tensorboard", "eval.suites=[]")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trial = tmp_path / "tb" / "trial-0"
+    m, metrics = manifest(trial), json.loads((trial / "metrics.json").read_text())
+    assert m["tracking_run"] == str(trial / "tensorboard") and "tracking_warnings" not in m
+    events = read_events(trial / "tensorboard")
+    history = [json.loads(line) for line in (trial / "history.jsonl").read_text().splitlines()]
+    for key in ("eval_loss", "train_loss", "learning_rate", "grad_norm"):  # per step, as history.jsonl has them
+        expected = {r["step"]: r[key] for r in history if key in r}
+        assert len(expected) >= 3 and events["scalars"][key] == pytest.approx(expected, rel=1e-6), key
+    assert sorted(events["scalars"]["eval_loss"]) == [0, 15, 30]
+    assert events["scalars"]["summary/toy/pass@1"] == {30: pytest.approx(metrics["toy/pass@1"], rel=1e-6)}
+    assert [unformat(c) for c in events["texts"]["status"][-1][1][0]] == ["complete"]
+    assert len(events["texts"]["toy/samples"][-1][1]) == 1 + 12  # column names, then one row per problem
+    assert not (tmp_path / "tb" / "wandb").exists()  # no W&B run of any kind, not even the study's
 
 
 def test_early_stopping_ends_a_trial_complete_and_evaluated(tmp_path):
