@@ -430,19 +430,60 @@ def study_config(raw: dict[str, Any]) -> StudyConfig:
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
+_COMPOSED: dict[tuple[str, ...], Any] = {}  # the overrides Hydra composed -> that config (unresolved)
+
+
 def compose(overrides: list[str]) -> dict[str, Any]:
-    """The root config with these Hydra overrides, fully resolved, as a plain dict."""
+    """The root config with these Hydra overrides, fully resolved, as a plain dict.
+
+    Hydra composes each distinct set of group choices and structural overrides once per process
+    (about 50 ms each); a plain value override (``train.learning_rate=3e-4``: an existing key
+    that is not a config node) is set on a copy of that composed config, which is what Hydra
+    itself does after composing. Trials that differ only in values cost no compose; the result
+    equals a full compose (tests/harness/test_config.py).
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    structural, values = _split_overrides(overrides)
+    cfg = OmegaConf.create(_hydra_compose(tuple(structural)))  # a copy: the cached one stays as composed
+    missing = object()
+    for key, value in values:
+        current = OmegaConf.select(cfg, key, default=missing, throw_on_missing=False)
+        if current is missing or isinstance(current, DictConfig):  # Hydra decides what that means
+            cfg = OmegaConf.create(_hydra_compose(tuple(overrides)))
+            break
+        OmegaConf.update(cfg, key, value, merge=False)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _split_overrides(overrides: list[str]) -> tuple[list[str], list[tuple[str, Any]]]:
+    """(overrides Hydra must compose, (key, value) of plain value overrides), order kept."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    structural, values = [], []
+    for text, o in zip(overrides, OverridesParser.create().parse_overrides(list(overrides))):
+        plain = (o.type == OverrideType.CHANGE and not o.is_sweep_override() and o.package is None
+                 and "/" not in o.key_or_group and not o.key_or_group.startswith("hydra"))
+        if plain:
+            values.append((o.key_or_group, o.value()))
+        else:
+            structural.append(text)
+    return structural, values
+
+
+def _hydra_compose(overrides: tuple[str, ...]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
 
-    if GlobalHydra.instance().is_initialized():  # inside @hydra.main
-        cfg = hydra_compose(config_name="config", overrides=list(overrides))
-    else:  # called as a library (workers, tests, notebooks)
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-            cfg = hydra_compose(config_name="config", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)
+    if overrides not in _COMPOSED:
+        if GlobalHydra.instance().is_initialized():  # inside @hydra.main
+            _COMPOSED[overrides] = hydra_compose(config_name="config", overrides=list(overrides))
+        else:  # called as a library (workers, tests, notebooks)
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+                _COMPOSED[overrides] = hydra_compose(config_name="config", overrides=list(overrides))
+    return _COMPOSED[overrides]
 
 
 def trial_config(raw: dict[str, Any]) -> TrialConfig:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.threads import choose_threads
 
 __all__ = ["evaluate", "main", "resolve_request"]
 
@@ -123,10 +124,9 @@ def evaluate(raw: dict[str, Any], request: dict[str, Any], *, progress: bool) ->
             from harness.train import resolve_device
 
             set_seed(cfg.seed)
-            if cfg.train.num_threads:
-                import torch
+            import torch
 
-                torch.set_num_threads(cfg.train.num_threads)
+            torch.set_num_threads(choose_threads(cfg.train.num_threads)[0])
             device = resolve_device(cfg.train.device)
             path, model_hash = resolve_model(cfg.model, cache_dir=cfg.cache_dir)
             tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)

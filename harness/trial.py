@@ -18,6 +18,7 @@ from typing import Any
 from harness.config import ObjectiveSpec, TrialConfig
 from harness.errors import TrialFailed
 from harness.record import TrialRecord, write_json_atomic, write_text_atomic
+from harness.threads import choose_threads
 from harness.tracking import NullTracker, Tracker, open_tracker
 from reports.diagnosis import diagnose, read_history
 
@@ -75,8 +76,10 @@ def run_trial(
             tracker = _mirror(record, "opening the tracker", lambda: open_tracker(
                 cfg.tracking, study=study, trial=number, config=resolved, study_dir=trial_dir.parent)) or tracker
         record.update(tracking_run=tracker.run_dir, tracking_run_id=tracker.run_id)
+        launcher = resolved.get("launcher") or {}
+        local_workers = int(launcher.get("n_workers", 1)) if launcher.get("backend", "local") == "local" else 1
         metrics.update(_train_and_evaluate(cfg, record=record, tracker=tracker, metrics=metrics, report=report,
-                                           progress=progress, sandbox_labels=sandbox_labels or {}))
+                                           progress=progress, sandbox_labels=sandbox_labels or {}, local_workers=local_workers))
     except Pruned as e:
         _close(record, tracker, metrics, "pruned", str(e))
         raise
@@ -106,7 +109,7 @@ def _close(record: TrialRecord, tracker, metrics: dict[str, Any], status: str, r
 
 
 def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, progress: bool,
-                        sandbox_labels: dict[str, str]) -> dict[str, Any]:
+                        sandbox_labels: dict[str, str], local_workers: int) -> dict[str, Any]:
     with record.phase("setup"):  # heavy imports count as setup (paid once per process)
         from transformers import set_seed
 
@@ -119,10 +122,11 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
     # 1. model and tokenizer (a builtin model is built once and cached)
     with record.phase("setup"):
         set_seed(cfg.seed)
-        if cfg.train.num_threads:
-            import torch
+        import torch
 
-            torch.set_num_threads(cfg.train.num_threads)
+        threads, why = choose_threads(cfg.train.num_threads, local_workers=local_workers)
+        torch.set_num_threads(threads)
+        record.update(threads=threads, threads_from=why)
         device = resolve_device(cfg.train.device)
         load_kwargs = model_load_kwargs(cfg.method, device=device)  # qlora without CUDA fails here, clearly
         path, model_hash = resolve_model(cfg.model, cache_dir=cfg.cache_dir)

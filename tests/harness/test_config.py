@@ -94,3 +94,36 @@ def test_objective_must_be_a_produced_metric(compose):
     raw["study"]["objectives"] = [{"metric": "humaneval/pass@1", "direction": "maximize"}]
     with pytest.raises(ConfigError, match="humaneval/pass@1"):
         validate(raw, [])
+
+
+@pytest.mark.parametrize("overrides", [
+    [], ["train.learning_rate=3e-4"], ["+sweep=lora_rank", "method.r=16", "method.lora_alpha=32", "train.learning_rate=0.001"],
+    ["method=dora", "method.r=4"], ["method.r=4", "method=dora"], ["seed=3", "eval.suites=[]"],
+    ["eval.suites=[{name: stdlib, limit: 8}]"], ["tracking=none", "study.name='my study'"], ["model.name=null"],
+    ["train.early_stopping={patience: 3}"], ["+sweep=smoke", "method.target_modules=[q_proj,v_proj]", "study.name=${method.name}-x"],
+], ids=repr)
+def test_compose_equals_a_full_hydra_compose(overrides):
+    """Plain values are set on a cached composed config: the result is what Hydra composes from scratch."""
+    from omegaconf import OmegaConf
+
+    import harness.config as config
+
+    config._COMPOSED.clear()
+    fast = config.compose(overrides)
+    config._COMPOSED.clear()
+    full = OmegaConf.to_container(config._hydra_compose(tuple(overrides)), resolve=True)
+    assert fast == full
+
+
+def test_values_on_one_group_choice_compose_once(monkeypatch):
+    import harness.config as config
+
+    config._COMPOSED.clear()
+    for r in (4, 8, 16):
+        for lr in ("1e-3", "3e-3"):
+            assert config.compose(["+sweep=lora_rank", f"method.r={r}", f"train.learning_rate={lr}"])["method"]["r"] == r
+    assert config.compose(["+sweep=lora_rank"])["method"]["r"] == config._hydra_compose(("+sweep=lora_rank",)).method.r  # cache intact
+    config.compose(["+sweep=lora_rank", "method=dora"])
+    assert list(config._COMPOSED) == [("+sweep=lora_rank",), ("+sweep=lora_rank", "method=dora")]
+    with pytest.raises(Exception, match="train.nonexistent"):  # Hydra's own error for an unknown key
+        config.compose(["train.nonexistent=3"])
