@@ -255,6 +255,8 @@ def train(
                 torch.cuda.set_rng_state_all(cuda_rng)
             probe_seconds += time.perf_counter() - started
 
+    config = getattr(model, "config", None)
+    use_cache = getattr(config, "use_cache", None)  # read before the Trainer, which sets it to args.use_cache (False)
     keeper = Keeper(cfg.keep, model, work_dir=work_dir)
     watch = _callbacks(record_row=record_row, report=report, total_steps=cfg.max_steps, progress=progress,
                        early_stopping=cfg.early_stopping, probe=timed_probe if probe is not None and cfg.task_eval_steps else None,
@@ -272,8 +274,6 @@ def train(
         trainer.remove_callback(cb)
     # No KV cache while training: it is useless there, and with packing it would make
     # transformers skip the packed-sequence mask (examples would attend to each other).
-    config = getattr(model, "config", None)
-    use_cache = getattr(config, "use_cache", None)
     if config is not None:
         config.use_cache = False
     started = time.perf_counter()
