@@ -2,7 +2,8 @@
 
     python benchmarks/trial_breakdown.py runs/<study>
 
-For every trial: the recorded phases (setup = imports + model load, tracking, data, train,
+For every trial: the recorded phases (setup = imports + model load, tracking, suites (the base's
+scores, cached), data, train, probe (in-training evaluation, docs/probe.md),
 generate, execute, record) and the orchestration overhead = Optuna's trial duration
 (ask -> tell) minus every recorded phase: config composition, sampling, storage round
 trips, the per-trial summary line. Prints a Markdown table for docs/sweeps.md.
@@ -14,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-PHASES = ("setup", "tracking", "data", "train", "generate", "execute", "record")
+PHASES = ("setup", "tracking", "suites", "data", "train", "probe", "generate", "execute", "record")
 
 
 def main(study_dir: Path) -> int:

@@ -28,6 +28,7 @@ __all__ = [
     "ModelConfig",
     "ObjectiveSpec",
     "ParamSpec",
+    "ProbeConfig",
     "StorageConfig",
     "StudyConfig",
     "SuiteSpec",
@@ -73,6 +74,36 @@ class EarlyStoppingConfig:
 
 
 @dataclass(frozen=True)
+class ProbeConfig:
+    """``train.probe``: the fixed, seeded set of validation tasks generated for and scored every
+    ``train.task_eval_steps`` (docs/probe.md). Never a test split: choosing checkpoints, pruning or
+    selecting trials on test problems would inflate the reported pass@k."""
+
+    benchmark: str = "toy"
+    split: str = "validation"
+    size: int = 24  # tasks, drawn once with ``seed`` from the split (the same for every trial)
+    seed: int = 0
+    samples: int = 3  # sample generations recorded per evaluation (prompt, completion, verdict)
+
+    def __post_init__(self) -> None:
+        import importlib
+
+        from evaluators.benchmarks import BENCHMARKS
+
+        if self.benchmark not in BENCHMARKS:
+            raise ConfigError("train.probe.benchmark", self.benchmark, f"expected one of {sorted(BENCHMARKS)}")
+        splits = getattr(importlib.import_module(BENCHMARKS[self.benchmark]), "SPLITS", None)
+        if not splits:
+            raise ConfigError("train.probe.benchmark", self.benchmark,
+                              "a benchmark with a validation split (toy, or mbpp: validation ids 511-600)")
+        if self.split == "test" or self.split not in splits:
+            raise ConfigError("train.probe.split", self.split,
+                              f"one of {[s for s in splits if s != 'test']} (never test: it gives the final score)")
+        _positive("train.probe.size", self.size)
+        _positive("train.probe.samples", self.samples, allow_zero=True)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     max_steps: int
     batch_size: int
@@ -88,8 +119,15 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     num_threads: int | None = None
     early_stopping: EarlyStoppingConfig | None = None
+    task_eval_steps: int | None = None  # the probe every N steps (at the first eval-loss evaluation from there) and at the end; None: off
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    keep: Literal["last", "best_probe", "best_eval_loss"] = "last"  # which weights the final evaluation scores
 
     def __post_init__(self) -> None:
+        if self.task_eval_steps is not None:
+            _positive("train.task_eval_steps", self.task_eval_steps)
+        if self.keep == "best_probe" and self.task_eval_steps is None:
+            raise ConfigError("train.keep", self.keep, "needs train.task_eval_steps (the probe) to be set")
         for key in ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_steps", "logging_steps"):
             _positive(f"train.{key}", getattr(self, key))
         if self.learning_rate is not None:
@@ -284,6 +322,8 @@ class StudyConfig:
     heartbeat_s: int = 30  # workers beat this often while a trial runs ...
     grace_s: int = 120  # ... and a trial with no beat for this long is failed as lost
     allow_changed: bool = False  # continue a study whose definition changed (recorded in the study)
+    prune_on: Literal["eval_loss", "probe"] = "eval_loss"  # what the pruner watches (docs/probe.md)
+    objective_split: Literal["test", "validation"] = "test"  # validation: pass@k objectives are the probe's final score
 
     def __post_init__(self) -> None:
         _positive("study.n_trials", self.n_trials)
@@ -303,6 +343,15 @@ class StudyConfig:
     @property
     def dir(self) -> Path:
         return self.runs_dir / self.name
+
+    @property
+    def selection_objectives(self) -> tuple[ObjectiveSpec, ...]:
+        """The values told to Optuna. With ``objective_split=validation`` a pass@k objective is the
+        validation probe's final ``probe/pass@1`` (same direction); the test split is scored for the
+        record only, so the chosen trial's test pass@k is not inflated by the selection."""
+        if self.objective_split == "test":
+            return self.objectives
+        return tuple(ObjectiveSpec("probe/pass@1", o.direction) if "/pass@" in o.metric else o for o in self.objectives)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,11 @@ def validate(raw: dict[str, Any], base_overrides: list[str]) -> StudyConfig:
     for suite in base.eval.suites:  # minimise forgetting, or maximise a suite's own score
         metric = LOCAL_SUITES[suite.name].metric if is_local(suite.name) else suite.metric
         known |= {f"forgetting/{suite.name}", *([f"{suite.name}/{metric}"] if metric else [])}
+    if base.train.task_eval_steps:
+        known.add("probe/pass@1")
+    elif study.prune_on == "probe" or study.objective_split == "validation":
+        key, value = ("study.prune_on", "probe") if study.prune_on == "probe" else ("study.objective_split", "validation")
+        raise ConfigError(key, value, "needs the probe: set train.task_eval_steps (and train.probe; docs/probe.md)")
     for o in study.objectives:
         if o.metric not in known:
             raise ConfigError("study.objectives[].metric", o.metric, f"expected one of {sorted(known)}")
@@ -141,7 +146,12 @@ def _write_study_file(cfg: StudyConfig, base_overrides: list[str], study, finger
             "name": cfg.name,
             "fingerprint": fingerprint,
             "n_trials": cfg.n_trials,
-            "objectives": [o.__dict__ for o in cfg.objectives],
+            # what trials are selected (and ranked) on; with objective_split=validation a pass@k objective is
+            # the validation probe's, and the configured (test) metric is reported beside it
+            "objectives": [o.__dict__ for o in cfg.selection_objectives],
+            "configured_objectives": [o.__dict__ for o in cfg.objectives],
+            "objective_split": cfg.objective_split,
+            "prune_on": cfg.prune_on,
             "search_space": [p.key for p in cfg.search_space],
             "search_space_spec": {p.key: {"type": p.type, "choices": list(p.choices) if p.choices is not None else None,
                                           "low": p.low, "high": p.high, "log": p.log} for p in cfg.search_space},

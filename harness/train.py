@@ -2,9 +2,12 @@
 
 Takes plain typed inputs (TrainConfig, the model the method prepared, tokenized data) and
 returns a :class:`TrainResult`. It knows nothing of Optuna: the trial passes ``report``,
-a function called with (step, eval_loss) that answers whether to stop (pruning). Early
-stopping on eval loss (``train.early_stopping``) is a normal end of training, not a pruning:
-the result says which of the two stopped it (``stop_reason``).
+a function called with (step, value) that answers whether to stop (pruning); the value is the
+eval loss, or the probe's pass@1 with ``report_on="probe"``. Early stopping on eval loss
+(``train.early_stopping``) is a normal end of training, not a pruning: the result says which of
+the two stopped it (``stop_reason``). With a ``probe`` (harness.probe) it is called every
+``train.task_eval_steps`` and at the end, and ``train.keep`` chooses the weights that are left
+in the model (harness.keep): the result says which step and why.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ class TrainResult:
     tokens_per_s: float
     peak_memory_mb: float
     stop_reason: str  # "max_steps" | "early_stopping" | "pruned"
+    kept_step: int | None = None  # the step whose weights the model holds now (train.keep)
+    keep_reason: str | None = None
+    probe: object | None = None  # the kept step's ProbeScore, when the probe ran there
+    probe_seconds: float = 0.0  # time in the probe (not in train_seconds)
 
 
 def resolve_device(requested: str) -> str:
@@ -81,7 +88,8 @@ class _PeakMemory:
             self._thread.join()
 
 
-def _callbacks(*, record_row, report, total_steps: int, progress: bool, early_stopping=None):
+def _callbacks(*, record_row, report, total_steps: int, progress: bool, early_stopping=None,
+               probe=None, task_eval_steps: int | None = None, report_on: str = "eval_loss", keeper=None):
     from tqdm import tqdm
     from transformers import TrainerCallback
 
@@ -97,6 +105,8 @@ def _callbacks(*, record_row, report, total_steps: int, progress: bool, early_st
             self.reported: set[int] = set()
             self.best_eval = math.inf
             self.evals_without_gain = 0
+            self.next_probe = task_eval_steps or 0
+            self.probed: dict[int, object] = {}
 
         def on_train_begin(self, args, state, control, **kw):
             self.bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False)
@@ -124,22 +134,37 @@ def _callbacks(*, record_row, report, total_steps: int, progress: bool, early_st
             eval_loss = (metrics or {}).get("eval_loss")
             if eval_loss is None or state.global_step in self.reported:
                 return  # the final evaluate() repeats the last scheduled step
-            self.reported.add(state.global_step)
-            self.last_eval_step = state.global_step
+            step = state.global_step
+            self.reported.add(step)
+            self.last_eval_step = step
+            stopping = self._early_stop(float(eval_loss))
+            # the probe: at the first evaluation from each multiple of task_eval_steps, and at the end
+            scored = None
+            if probe is not None and step > 0 and (step >= self.next_probe or step >= total_steps or stopping):
+                scored = probe(step)
+                self.probed[step] = scored
+                self.next_probe = (step // task_eval_steps + 1) * task_eval_steps
+                record_row(scored.row())
+            value = float(eval_loss) if report_on == "eval_loss" else (scored.pass_at_1 if scored is not None else None)
             # at the last step training is over: a prune would discard the finished run, so it is not heeded
-            if report(state.global_step, float(eval_loss)) and state.global_step < total_steps:
-                self.pruned_at = state.global_step
+            if value is not None and report(step, value) and step < total_steps:
+                self.pruned_at = step
                 control.should_training_stop = True
                 return
+            if keeper is not None:
+                keeper.observe(step, eval_loss=float(eval_loss), probe=scored)
+            if stopping:
+                self.early_stopped_at = step
+                control.should_training_stop = True
+
+        def _early_stop(self, eval_loss: float) -> bool:
             if early_stopping is None:
-                return
+                return False
             if eval_loss < self.best_eval - early_stopping.min_delta:
-                self.best_eval, self.evals_without_gain = float(eval_loss), 0
-            else:
-                self.evals_without_gain += 1
-                if self.evals_without_gain >= early_stopping.patience:
-                    self.early_stopped_at = state.global_step
-                    control.should_training_stop = True
+                self.best_eval, self.evals_without_gain = eval_loss, 0
+                return False
+            self.evals_without_gain += 1
+            return self.evals_without_gain >= early_stopping.patience
 
         def on_train_end(self, args, state, control, **kw):
             if self.bar is not None:
@@ -163,10 +188,18 @@ def train(
     optimizer=None,
     extra_callbacks: list | None = None,
     record_row: Callable[[dict], None] = lambda row: None,
-    report: Callable[[int, float], bool] = lambda step, loss: False,
+    report: Callable[[int, float], bool] = lambda step, value: False,
+    report_on: str = "eval_loss",
+    probe: Callable[[int], object] | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``model`` in place. Raises TrialFailed on NaN loss; returns early when ``report`` says stop."""
+    """Train ``model`` in place. Raises TrialFailed on NaN loss; returns early when ``report`` says stop.
+
+    ``probe(step) -> ProbeScore`` (harness.probe) runs every ``cfg.task_eval_steps`` and at the end,
+    with the KV cache on and the RNG state saved and restored around it, so training goes exactly
+    as it would without it; ``report_on="probe"`` reports its pass@1 instead of the eval loss."""
+    from harness.keep import Keeper
+
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -199,8 +232,35 @@ def train(
         optim="adamw_torch",
         disable_tqdm=True,
     )
+    if report_on == "probe" and (probe is None or not cfg.task_eval_steps):
+        raise TrialFailed("pruning on the probe needs train.task_eval_steps (the probe) to be set")
+    probe_seconds = 0.0
+
+    def timed_probe(step: int):
+        import torch
+
+        nonlocal probe_seconds
+        started = time.perf_counter()
+        rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        if config is not None:
+            config.use_cache = use_cache  # generation wants its KV cache; training does not
+        try:
+            return probe(step)
+        finally:
+            if config is not None:
+                config.use_cache = False
+            torch.set_rng_state(rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state_all(cuda_rng)
+            probe_seconds += time.perf_counter() - started
+
+    config = getattr(model, "config", None)
+    use_cache = getattr(config, "use_cache", None)  # read before the Trainer, which sets it to args.use_cache (False)
+    keeper = Keeper(cfg.keep, model, work_dir=work_dir)
     watch = _callbacks(record_row=record_row, report=report, total_steps=cfg.max_steps, progress=progress,
-                       early_stopping=cfg.early_stopping)
+                       early_stopping=cfg.early_stopping, probe=timed_probe if probe is not None and cfg.task_eval_steps else None,
+                       task_eval_steps=cfg.task_eval_steps, report_on=report_on, keeper=keeper)
     trainer = Trainer(
         model=model,
         args=args,
@@ -214,21 +274,23 @@ def train(
         trainer.remove_callback(cb)
     # No KV cache while training: it is useless there, and with packing it would make
     # transformers skip the packed-sequence mask (examples would attend to each other).
-    config = getattr(model, "config", None)
-    use_cache = getattr(config, "use_cache", None)
     if config is not None:
         config.use_cache = False
     started = time.perf_counter()
     try:
         with _PeakMemory(device) as mem:
             out = trainer.train()
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started - probe_seconds  # training time: the probes are timed apart
         # Eval loss of the final weights: the last scheduled evaluation when it ran on them (always
-        # so for a pruned or early-stopped trial), else one more evaluation.
+        # so for a pruned or early-stopped trial), else one more evaluation (and the final probe).
         if watch.last_eval_step == out.global_step:
             final_eval = watch.last.get("eval_loss")
         else:
             final_eval = trainer.evaluate()["eval_loss"]
+        # the weights the final evaluation scores (train.keep): the last, or an earlier kept step's
+        kept = keeper.finish(out.global_step) if watch.pruned_at is None else None
+        if kept is not None and kept.restored:
+            final_eval = kept.eval_loss
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         if config is not None:
@@ -243,6 +305,10 @@ def train(
         tokens_per_s=train_tokens / seconds if seconds > 0 else 0.0,
         peak_memory_mb=round(mem.peak, 1),
         stop_reason="pruned" if watch.pruned_at is not None else "early_stopping" if watch.early_stopped_at is not None else "max_steps",
+        kept_step=kept.step if kept is not None else None,
+        keep_reason=kept.reason if kept is not None else None,
+        probe=(kept.probe or watch.probed.get(kept.step)) if kept is not None else None,
+        probe_seconds=round(probe_seconds, 3),
     )
 
 

@@ -2,11 +2,13 @@
 
 ``run_trial`` takes a validated :class:`TrialConfig` and writes the trial record
 (DESIGN.md) whatever happens: complete, pruned, failed (with the reason), or interrupted.
-It knows nothing of Optuna; the sweep passes ``report(step, eval_loss) -> stop?``.
+It knows nothing of Optuna; the sweep passes ``report(step, value) -> stop?`` and says what the
+value is (``report_on``: the eval loss, or the probe's pass@1; docs/probe.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -56,7 +58,8 @@ def run_trial(
     study: str,
     number: int,
     trial_dir: Path,
-    report: Callable[[int, float], bool] = lambda step, loss: False,
+    report: Callable[[int, float], bool] = lambda step, value: False,
+    report_on: str = "eval_loss",
     params: dict[str, Any] | None = None,
     progress: bool = True,
     sandbox_labels: dict[str, str] | None = None,
@@ -79,7 +82,8 @@ def run_trial(
         launcher = resolved.get("launcher") or {}
         local_workers = int(launcher.get("n_workers", 1)) if launcher.get("backend", "local") == "local" else 1
         metrics.update(_train_and_evaluate(cfg, record=record, tracker=tracker, metrics=metrics, report=report,
-                                           progress=progress, sandbox_labels=sandbox_labels or {}, local_workers=local_workers))
+                                           report_on=report_on, progress=progress, sandbox_labels=sandbox_labels or {},
+                                           local_workers=local_workers))
     except Pruned as e:
         _close(record, tracker, metrics, "pruned", str(e))
         raise
@@ -108,8 +112,18 @@ def _close(record: TrialRecord, tracker, metrics: dict[str, Any], status: str, r
     _mirror(record, "finishing the tracker", lambda: tracker.finish(summary=metrics, status=status))
 
 
-def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, progress: bool,
-                        sandbox_labels: dict[str, str], local_workers: int) -> dict[str, Any]:
+def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, report_on: str,
+                        progress: bool, sandbox_labels: dict[str, str], local_workers: int) -> dict[str, Any]:
+    # One sandbox for the whole trial: the probe uses it during training, the final evaluation after.
+    with contextlib.ExitStack() as stack:
+        return _train_and_evaluate_in(cfg, record=record, tracker=tracker, metrics=metrics, report=report,
+                                      report_on=report_on, progress=progress, sandbox_labels=sandbox_labels,
+                                      local_workers=local_workers, stack=stack)
+
+
+def _train_and_evaluate_in(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, report_on: str,
+                           progress: bool, sandbox_labels: dict[str, str], local_workers: int,
+                           stack: contextlib.ExitStack) -> dict[str, Any]:
     with record.phase("setup"):  # heavy imports count as setup (paid once per process)
         from transformers import set_seed
 
@@ -155,7 +169,9 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
             data_dropped_by=dict(hygiene.get("dropped") or {}),  # per hygiene reason, mirrored to W&B's summary
         )
 
-    # 3. train
+    # 3. train (the sandbox is opened first: the probe scores in it during training; execution time)
+    with record.phase("execute"):
+        sandbox = _open_sandbox(cfg, record=record, labels=sandbox_labels, stack=stack)
     with record.phase("train"):
         applied = apply_method(model, cfg.method, total_steps=cfg.train.max_steps)
         record.update(method_info=applied.info)
@@ -170,6 +186,9 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         def log_row(row: dict[str, Any]) -> None:
             record.append_history(row)
             _mirror(record, "a history row", lambda: tracker.log(row, step=row["step"]))
+
+        probe = _make_probe(cfg, model=applied.model, tokenizer=tokenizer, template=data.template, sandbox=sandbox,
+                            record=record) if cfg.train.task_eval_steps else None
 
         result = train(
             model=applied.model,
@@ -186,6 +205,8 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
             extra_callbacks=trainer_callbacks(applied),
             record_row=log_row,
             report=report,
+            report_on=report_on,
+            probe=probe,
             progress=progress,
         )
         metrics.update(
@@ -195,7 +216,13 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
             tokens_per_s=round(result.tokens_per_s, 1),
             peak_memory_mb=result.peak_memory_mb,
         )
-    record.update(stop_reason=result.stop_reason)
+    # the probe's time is its own phase, not training's (benchmarks/trial_breakdown.py)
+    record.timings["train"] = round(record.timings["train"] - result.probe_seconds, 4)
+    record.timings["probe"] = result.probe_seconds
+    record.update(stop_reason=result.stop_reason, kept_step=result.kept_step, keep_reason=result.keep_reason)
+    metrics.update(kept_step=result.kept_step, keep_reason=result.keep_reason)
+    if result.probe is not None:
+        metrics.update({"probe/pass@1": result.probe.pass_at_1, "probe/pass@1_se": result.probe.se})
     if result.stop_reason == "pruned":
         raise Pruned(f"pruned at step {result.steps} (eval_loss {result.eval_loss:.4f})")
 
@@ -210,11 +237,60 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
     with record.phase("generate"):
         gen_model = prepare_for_generation(applied.model, cfg.method)
     metrics.update(evaluate_model(cfg, model=gen_model, tokenizer=tokenizer, template=data.template, record=record,
-                                  progress=progress, sandbox_labels=sandbox_labels, suite_base=suite_base))
+                                  progress=progress, sandbox_labels=sandbox_labels, suite_base=suite_base, sandbox=sandbox))
     with record.phase("record"):
         for spec in cfg.eval.benchmarks:
             _mirror(record, f"the {spec.name} tables", lambda: _log_eval_tables(tracker, record.dir / "eval" / spec.name, spec.name))
+        if probe is not None:
+            _mirror(record, "the probe samples", lambda: _log_probe_samples(tracker, record.dir / "probe_samples.jsonl"))
     return metrics
+
+
+def _open_sandbox(cfg: TrialConfig, *, record: TrialRecord, labels: dict[str, str], stack: contextlib.ExitStack):
+    from evaluators.sandbox import open_sandbox
+
+    sandbox = stack.enter_context(open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers, labels=labels))
+    record.update(sandbox={"backend": sandbox.name, "isolation": sandbox.isolation, "image": sandbox.image})
+    return sandbox
+
+
+def _render(template: str, tokenizer) -> Callable[[str], str]:
+    """A task prompt as the model sees it: the training template, so an instruct-tuned adapter
+    sees the format it learned."""
+    from harness.data import format_prompt
+
+    return lambda prompt: prompt if template == "none" else format_prompt(prompt, template, tokenizer=tokenizer)
+
+
+def _make_probe(cfg: TrialConfig, *, model, tokenizer, template: str, sandbox, record: TrialRecord):
+    """The probe (harness.probe) with the trial's generation settings and sandbox; each call's
+    sample generations are appended to ``probe_samples.jsonl`` (raw; escaped where shown)."""
+    from evaluators.generate import GenerationSettings
+    from harness.probe import Probe
+
+    probe = Probe(cfg.train.probe, model=model, tokenizer=tokenizer,
+                  settings=GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed, engine=cfg.eval.engine),
+                  sandbox=sandbox, timeout_s=cfg.eval.timeout_s, format_prompt=_render(template, tokenizer),
+                  add_special_tokens=template != "tokenizer")
+    record.update(probe=probe.description)
+    (record.dir / "probe_samples.jsonl").unlink(missing_ok=True)
+
+    def run(step: int):
+        scored = probe(step)
+        with open(record.dir / "probe_samples.jsonl", "a") as f:
+            f.writelines(json.dumps(s) + "\n" for s in scored.samples)
+        return scored
+
+    return run
+
+
+def _log_probe_samples(tracker, path: Path) -> None:
+    """The probe's sample generations at every step, escaped, as one tracker table."""
+    from harness.probe import escape_text
+
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    tracker.log_table("probe/samples", columns=["step", "task_id", "prompt", "completion", "verdict"],
+                      rows=[[r["step"], r["task_id"], escape_text(r["prompt"]), escape_text(r["completion"]), r["status"]] for r in rows])
 
 
 def _mirror(record: TrialRecord, what: str, log: Callable[[], Any]) -> Any:
@@ -250,29 +326,26 @@ def _log_eval_tables(tracker, eval_dir: Path, benchmark: str) -> None:
 
 
 def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record: TrialRecord, progress: bool,
-                   sandbox_labels: dict[str, str] | None = None, suite_base: dict[str, Any] | None = None) -> dict[str, Any]:
+                   sandbox_labels: dict[str, str] | None = None, suite_base: dict[str, Any] | None = None,
+                   sandbox=None) -> dict[str, Any]:
     """Generate for every configured benchmark, score in one sandbox, write ``eval/<benchmark>/``;
     then the lm-eval suites with forgetting against ``suite_base`` (harness.suites), in ``eval/<suite>/``.
     Returns the headline pass@k and suite figures. Shared by trials and ``harness.evaluate``, so a
-    saved adapter scored later goes through exactly the same prompts, generation, sandbox and suites."""
+    saved adapter scored later goes through exactly the same prompts, generation, sandbox and suites.
+    ``sandbox``: an open one to reuse (the trial's); None opens one for this evaluation."""
     from harness.suites import evaluate_suites
 
     from evaluators.benchmarks import load_benchmark
     from evaluators.evaluate import generate_samples, write_results
     from evaluators.generate import GenerationSettings
-    from evaluators.sandbox import open_sandbox
     from evaluators.scoring import score
-    from harness.data import format_prompt
 
     settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed, engine=cfg.eval.engine)
-
-    def render_prompt(prompt: str) -> str:
-        # the training template, so an instruct-tuned adapter sees the format it learned
-        return prompt if template == "none" else format_prompt(prompt, template, tokenizer=tokenizer)
-
+    render_prompt = _render(template, tokenizer)
     metrics: dict[str, Any] = {}
-    with open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers, labels=sandbox_labels or {}) as sandbox:
-        record.update(sandbox={"backend": sandbox.name, "isolation": sandbox.isolation, "image": sandbox.image})
+    with contextlib.ExitStack() as stack:
+        if sandbox is None:
+            sandbox = _open_sandbox(cfg, record=record, labels=sandbox_labels or {}, stack=stack)
         for spec in cfg.eval.benchmarks:
             options = {"split": spec.split, "limit": spec.limit}
             if spec.prompt_format:

@@ -236,7 +236,7 @@ def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool
     groups = config_groups(CONF_DIR)
     base_values = _base_values(raw, groups)
     single = len(cfg.objectives) == 1
-    sign = -1.0 if cfg.objectives[0].direction == "maximize" else 1.0  # the pruner compares eval loss in the study's direction
+    sign = _report_sign(cfg)
     max_failures = cfg.max_failures if cfg.max_failures is not None else cfg.n_trials
     max_trials = cfg.max_trials if cfg.max_trials is not None else 3 * cfg.n_trials
     me = worker_identity()
@@ -347,18 +347,18 @@ def _run_one(trial, *, cfg: StudyConfig, raw_overrides: list[str], params: dict[
         record.finish("failed", f"invalid trial config: {e}")
         return TrialState.FAIL, None, f"invalid trial config: {e}", False
 
-    def report(step: int, eval_loss: float) -> bool:
+    def report(step: int, value: float) -> bool:
         if not single:
             return False
-        storage_call(trial.report, sign * eval_loss, step, what="reporting eval loss")
+        storage_call(trial.report, sign * value, step, what=f"reporting {cfg.prune_on}")
         return storage_call(trial.should_prune, what="asking the pruner")
 
     try:
         metrics = run_trial(
             tcfg, resolved=redacted_config(resolved), study=cfg.name, number=trial.number, trial_dir=trial_dir,
-            report=report, params=params, progress=progress, sandbox_labels=labels, record_facts=facts,
+            report=report, report_on=cfg.prune_on, params=params, progress=progress, sandbox_labels=labels, record_facts=facts,
         )
-        values = objective_values(metrics, cfg.objectives)
+        values = objective_values(metrics, cfg.selection_objectives)
     except Pruned as e:
         return TrialState.PRUNED, None, str(e), False
     except TrialFailed as e:
@@ -375,6 +375,17 @@ def _run_one(trial, *, cfg: StudyConfig, raw_overrides: list[str], params: dict[
         _interrupted(trial, cfg, preempted=isinstance(e, (Preempted, SystemExit)))
         raise
     return TrialState.COMPLETE, values, None, False
+
+
+def _report_sign(cfg: StudyConfig) -> float:
+    """Optuna's pruners compare intermediate values in the study's direction: the value reported is
+    turned so that better in the study's direction is better for the watched metric. Eval loss is
+    minimised (negated in a maximised study); the probe's pass@1 is maximised (negated in a
+    minimised one). Multi-objective studies report nothing (Optuna cannot prune them)."""
+    maximize = cfg.objectives[0].direction == "maximize"
+    if cfg.prune_on == "probe":
+        return 1.0 if maximize else -1.0
+    return -1.0 if maximize else 1.0
 
 
 def _interrupted(trial, cfg: StudyConfig, *, preempted: bool) -> None:

@@ -112,7 +112,7 @@ def _curves(trials: list[dict[str, Any]]) -> dict[int, dict[str, list]]:
         for row in t["history"]:
             if "train_runtime" in row:
                 continue
-            for m in fig.CURVE_METRICS:
+            for m in (*fig.CURVE_METRICS, *fig.CURVE_ERRORS.values()):
                 v = row.get(m)
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                     series.setdefault(m, []).append([row["step"], v])
@@ -259,8 +259,9 @@ def collect(study_dir: Path, *, baseline: Path | None = None) -> tuple[dict[str,
     columns = [c for c in board.columns if c != "reason"] + ["train_s", "reason"]
     ranked = [r["trial"] for r in board.rows if r["status"] == "complete"]
     benchmark = objective.partition("/pass@")[0] if "/pass@" in objective else None
-    if benchmark is None:  # an eval-loss objective: show the first benchmark any trial scored
-        benchmark = next((k.partition("/pass@")[0] for t in trials for k in t["metrics"] if "/pass@" in k), None)
+    if benchmark in (None, "probe"):  # eval loss or the validation probe: show the first benchmark any trial scored
+        benchmark = next((k.partition("/pass@")[0] for t in trials for k in t["metrics"]
+                          if "/pass@" in k and not k.startswith("probe/")), None)
     problems = _problems(trials, ranked, benchmark, baseline) if benchmark else {"trials": [], "problems": [], "diff": None}
     importances, importance_warning = _importances(study, trials, objective, maximize)
     curves = _curves(trials)

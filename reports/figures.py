@@ -11,12 +11,13 @@ from __future__ import annotations
 import html
 from typing import Any
 
-__all__ = ["COST_AXES", "CURVE_METRICS", "curves_figure", "history_figure", "importance_figure", "pareto_figure",
+__all__ = ["COST_AXES", "CURVE_ERRORS", "CURVE_METRICS", "curves_figure", "history_figure", "importance_figure", "pareto_figure",
            "pareto_front", "plot_text", "problems_figure"]
 
 COST_AXES = {"trainable_params": "trainable parameters", "train_s": "training time (s)", "peak_memory_mb": "peak memory (MiB)"}
 CURVE_METRICS = {"train_loss": "train loss", "eval_loss": "eval loss", "grad_norm": "gradient norm",
                  "learning_rate": "learning rate", "probe/pass@1": "probe pass@1 (validation)"}
+CURVE_ERRORS = {"probe/pass@1": "probe/pass@1_se"}  # drawn as +-1 standard error bars on the curve
 
 
 def plot_text(value: Any) -> str:
@@ -88,9 +89,16 @@ def history_figure(trials: list[dict[str, Any]], *, objective: str, maximize: bo
 
 def curves_figure(curves: dict[int, dict[str, list]], metric: str) -> dict[str, Any] | None:
     """One trace per trial for one history metric (``curves``: trial -> metric -> [[step, value], ...])."""
-    data = [{"type": "scatter", "mode": "lines+markers", "name": f"trial {n}", "x": [p[0] for p in c[metric]],
-             "y": [p[1] for p in c[metric]], "marker": {"size": 4}}
-            for n, c in sorted(curves.items()) if c.get(metric)]
+    data = []
+    for n, c in sorted(curves.items()):
+        if not c.get(metric):
+            continue
+        trace = {"type": "scatter", "mode": "lines+markers", "name": f"trial {n}", "x": [p[0] for p in c[metric]],
+                 "y": [p[1] for p in c[metric]], "marker": {"size": 4}}
+        errors = dict(map(tuple, c.get(CURVE_ERRORS.get(metric, ""), [])))
+        if errors:
+            trace["error_y"] = {"type": "data", "array": [errors.get(p[0], 0.0) for p in c[metric]], "thickness": 1}
+        data.append(trace)
     if not data:
         return None
     return {"data": data, "layout": _layout(CURVE_METRICS.get(metric, metric), xaxis={"title": {"text": "step"}},

@@ -125,7 +125,7 @@ def build_leaderboard(study_dir: Path) -> Leaderboard:
             if k not in param_keys:
                 param_keys.append(k)
         for k in m:
-            if "/pass@" in k and k not in pass_keys:
+            if "/pass@" in k and not k.endswith("_se") and k not in pass_keys:  # probe/pass@1_se is its error, not a score
                 pass_keys.append(k)
         row = {
             "rank": None,
@@ -137,7 +137,7 @@ def build_leaderboard(study_dir: Path) -> Leaderboard:
             **{k: m.get(k) for k in METRIC_COLUMNS},
             "reason": man.get("reason") or "",
         }
-        row.update({k: m.get(k) for k in m if "/pass@" in k})
+        row.update({k: m.get(k) for k in m if "/pass@" in k and not k.endswith("_se")})
         for k in m:  # suites: forgetting against the base with its interval (harness.suites)
             if k.startswith("forgetting/") and not k.endswith(" 95% CI"):
                 if k not in forget_keys:

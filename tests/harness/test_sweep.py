@@ -67,6 +67,13 @@ def test_every_trial_writes_the_full_record(smoke_run):
         ev = json.loads((t / "eval" / "toy" / "metrics.json").read_text())
         assert ev["pass@1"] == pytest.approx(metrics["toy/pass@1"])
         assert ev["generation"]["n_samples"] == 1
+        # the probe (docs/probe.md): its own history rows, its sample generations, its set named in the manifest
+        probes = [r for r in history if "probe/pass@1" in r]
+        assert [r["step"] for r in probes] == [15, 30] and all(r["probe/pass@1_se"] >= 0 for r in probes)
+        assert metrics["probe/pass@1"] == probes[-1]["probe/pass@1"] and m["kept_step"] == 30
+        assert m["probe"]["split"] == "validation" and len(m["probe"]["task_ids"]) == 24 and "probe" in m["timings_s"]
+        shown = [json.loads(line) for line in (t / "probe_samples.jsonl").read_text().splitlines()]
+        assert [s["step"] for s in shown] == [15] * 3 + [30] * 3 and {"prompt", "completion", "status"} <= set(shown[0])
 
 
 def test_trials_differ_and_params_are_recorded(smoke_run):
@@ -281,3 +288,22 @@ def test_sqlite_is_refused_for_several_workers(tmp_path):
     proc = sweep(tmp_path, "launcher.n_workers=2", timeout=60)
     assert proc.returncode == 2
     assert "SQLite is not safe for launcher.n_workers=2" in proc.stderr
+
+
+def test_a_study_can_prune_keep_and_select_on_the_probe(tmp_path):
+    """prune_on=probe, keep=best_probe, objective_split=validation: Optuna is told the probe's
+    final score, the test split is scored for the record, the kept step is recorded."""
+    import optuna
+
+    proc = sweep(tmp_path, "tracking=none", "study.prune_on=probe", "train.keep=best_probe", "study.objective_split=validation")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    study_dir = tmp_path / "smoke"
+    info = json.loads((study_dir / "study.json").read_text())
+    assert info["objectives"][0]["metric"] == "probe/pass@1" and info["configured_objectives"][0]["metric"] == "toy/pass@1"
+    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{study_dir / 'optuna.db'}")
+    for t in study.get_trials(states=[optuna.trial.TrialState.COMPLETE]):
+        metrics = json.loads((study_dir / f"trial-{t.number}" / "metrics.json").read_text())
+        assert t.value == pytest.approx(metrics["probe/pass@1"]) and "toy/pass@1" in metrics
+        assert sorted(t.intermediate_values) == [15, 30]  # the probe's pass@1 (not eval loss: every 15 steps too here)
+        assert manifest(study_dir / f"trial-{t.number}")["kept_step"] in (15, 30)
+        assert "train.keep=best_probe" in metrics["keep_reason"]

@@ -96,7 +96,8 @@ def _lost_wandb(study_dir: Path, run_id: str) -> tuple[str, str]:
     from harness.tracking.wandb_tracker import read_offline_run
 
     # two folders with the run's id: the dead worker's (perhaps cut short) and the one that closed it
-    for run_dir in (study_dir / "wandb").glob(f"offline-run-*-{run_id}"):
+    # (W&B names a second folder started in the same second `offline-run-<time>-<id>-1`)
+    for run_dir in (study_dir / "wandb").glob(f"offline-run-*-{run_id}*"):
         try:
             summary = read_offline_run(run_dir)["summary"]
         except Exception:  # noqa: BLE001 - the dead worker's file, never completed
