@@ -74,8 +74,12 @@ class EarlyStoppingConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    max_steps: int
+    """``train`` group. Exactly one of ``max_steps`` (optimizer steps) and ``epochs`` (passes over the training
+    split, converted to steps once the data is prepared: harness.train.plan_steps)."""
+
     batch_size: int
+    max_steps: int | None = None
+    epochs: float | None = None
     learning_rate: float | None = None  # None = the method's default_learning_rate
     gradient_accumulation_steps: int = 1
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
@@ -90,16 +94,21 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig | None = None
 
     def __post_init__(self) -> None:
-        for key in ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_steps", "logging_steps"):
+        if self.max_steps is not None and self.epochs is not None:
+            raise ConfigError("train.epochs", self.epochs, f"set exactly one of train.max_steps and train.epochs, and "
+                              f"train.max_steps={self.max_steps} is set too; to train by epochs add train.max_steps=null")
+        if self.max_steps is None and self.epochs is None:
+            raise ConfigError("train.max_steps", None, "set exactly one of train.max_steps (optimizer steps) and "
+                              "train.epochs (passes over the training split); neither is set")
+        for key in ("max_steps", "epochs", "learning_rate", "num_threads"):
+            if getattr(self, key) is not None:
+                _positive(f"train.{key}", getattr(self, key))
+        for key in ("batch_size", "gradient_accumulation_steps", "eval_steps", "logging_steps"):
             _positive(f"train.{key}", getattr(self, key))
-        if self.learning_rate is not None:
-            _positive("train.learning_rate", self.learning_rate)
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError("train.warmup_ratio", self.warmup_ratio, "must be in [0, 1)")
         _positive("train.weight_decay", self.weight_decay, allow_zero=True)
         _positive("train.max_grad_norm", self.max_grad_norm, allow_zero=True)
-        if self.num_threads is not None:
-            _positive("train.num_threads", self.num_threads)
 
 
 @dataclass(frozen=True)

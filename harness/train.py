@@ -5,6 +5,10 @@ returns a :class:`TrainResult`. It knows nothing of Optuna: the trial passes ``r
 a function called with (step, eval_loss) that answers whether to stop (pruning). Early
 stopping on eval loss (``train.early_stopping``) is a normal end of training, not a pruning:
 the result says which of the two stopped it (``stop_reason``).
+
+The run's length is fixed before it starts (:func:`plan_steps`): ``train.max_steps``, or
+``train.epochs`` converted to optimizer steps exactly as the Trainer counts them, so warm-up,
+pruning, AdaLoRA's schedule and the record all see one number.
 """
 
 from __future__ import annotations
@@ -21,7 +25,28 @@ from pathlib import Path
 from harness.config import TrainConfig
 from harness.errors import TrialFailed
 
-__all__ = ["TrainResult", "resolve_device", "train"]
+__all__ = ["TrainPlan", "TrainResult", "plan_steps", "resolve_device", "train"]
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    max_steps: int  # optimizer steps this run takes (unless pruned or stopped early)
+    steps_per_epoch: int  # optimizer steps in one pass over the training split
+    epochs: float  # passes over the training split that max_steps makes
+
+    def as_record(self) -> dict:
+        return {"max_steps": self.max_steps, "steps_per_epoch": self.steps_per_epoch, "epochs": round(self.epochs, 4)}
+
+
+def plan_steps(cfg: TrainConfig, *, n_examples: int) -> TrainPlan:
+    """The run's optimizer steps. An epoch is ceil(ceil(N / batch_size) / gradient_accumulation_steps) steps (at
+    least 1), the HF Trainer's own count (Trainer.set_initial_training_values, one process); train.epochs E
+    makes ceil(E x that) steps, so a fractional epoch ends at the first step past it. (The product is rounded to
+    6 decimals first: 0.1 x 30 is 3.0000000000000004 in floating point, and that is 3 steps, not 4.)"""
+    batches = math.ceil(n_examples / cfg.batch_size)
+    per_epoch = max(1, math.ceil(batches / cfg.gradient_accumulation_steps))
+    steps = math.ceil(round(cfg.epochs * per_epoch, 6)) if cfg.epochs is not None else int(cfg.max_steps)
+    return TrainPlan(max_steps=steps, steps_per_epoch=per_epoch, epochs=steps / per_epoch)
 
 
 @dataclass
@@ -172,15 +197,16 @@ def train(
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device == "cuda" else "fp32")
+    plan = plan_steps(cfg, n_examples=len(train_data))
     args = TrainingArguments(
         output_dir=str(work_dir),
-        max_steps=cfg.max_steps,
+        max_steps=plan.max_steps,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=max(cfg.batch_size, 32),
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         learning_rate=learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=int(cfg.warmup_ratio * cfg.max_steps),
+        warmup_steps=int(cfg.warmup_ratio * plan.max_steps),
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         eval_strategy="steps",
@@ -199,7 +225,7 @@ def train(
         optim="adamw_torch",
         disable_tqdm=True,
     )
-    watch = _callbacks(record_row=record_row, report=report, total_steps=cfg.max_steps, progress=progress,
+    watch = _callbacks(record_row=record_row, report=report, total_steps=plan.max_steps, progress=progress,
                        early_stopping=cfg.early_stopping)
     trainer = Trainer(
         model=model,

@@ -116,7 +116,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         from harness.methods import apply_method, build_optimizer, model_load_kwargs, prepare_for_generation, trainer_callbacks
         from harness.models import load_model, load_tokenizer, resolve_model
         from harness.suites import base_scores
-        from harness.train import resolve_device, train
+        from harness.train import plan_steps, resolve_device, train
 
     # 1. model and tokenizer (a builtin model is built once and cached)
     with record.phase("setup"):
@@ -155,7 +155,9 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
 
     # 3. train
     with record.phase("train"):
-        applied = apply_method(model, cfg.method, total_steps=cfg.train.max_steps)
+        plan = plan_steps(cfg.train, n_examples=len(data.train))  # train.epochs become steps here
+        record.update(train_plan=plan.as_record())
+        applied = apply_method(model, cfg.method, total_steps=plan.max_steps)
         record.update(method_info=applied.info)
         lr = _learning_rate(cfg)
         metrics.update(
