@@ -92,6 +92,8 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     num_threads: int | None = None
     early_stopping: EarlyStoppingConfig | None = None
+    optim: str | None = None  # a transformers optimizer name; None = the method's default_optim (else adamw_torch)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more compute
 
     def __post_init__(self) -> None:
         if self.max_steps is not None and self.epochs is not None:
@@ -109,6 +111,10 @@ class TrainConfig:
             raise ConfigError("train.warmup_ratio", self.warmup_ratio, "must be in [0, 1)")
         _positive("train.weight_decay", self.weight_decay, allow_zero=True)
         _positive("train.max_grad_norm", self.max_grad_norm, allow_zero=True)
+        if self.optim is not None:
+            from harness.optimizers import check_name
+
+            check_name("train.optim", self.optim)
 
 
 @dataclass(frozen=True)
@@ -310,6 +316,12 @@ class TrialConfig:
     train: TrainConfig
     eval: EvalConfig
     tracking: TrackingConfig
+
+    def __post_init__(self) -> None:
+        # Knobs of two groups that cannot go together.
+        if self.train.gradient_checkpointing and self.method.name == "prefix":
+            raise ConfigError("train.gradient_checkpointing", True, "method=prefix cannot recompute its key/value "
+                              "prefixes in backward (peft refuses it); turn checkpointing off or use prompt/ptuning")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ the result says which of the two stopped it (``stop_reason``).
 
 The run's length is fixed before it starts (:func:`plan_steps`): ``train.max_steps``, or
 ``train.epochs`` converted to optimizer steps exactly as the Trainer counts them, so warm-up,
-pruning, AdaLoRA's schedule and the record all see one number.
+pruning, AdaLoRA's schedule and the record all see one number. Gradient checkpointing and the
+optimizer (``optim``, resolved by harness.optimizers) apply to every method alike.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import TrainConfig
-from harness.errors import TrialFailed
+from harness.errors import ConfigError, TrialFailed
 
-__all__ = ["TrainPlan", "TrainResult", "plan_steps", "resolve_device", "train"]
+__all__ = ["TrainPlan", "TrainResult", "disable_gradient_checkpointing", "enable_gradient_checkpointing", "plan_steps",
+           "resolve_device", "train"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,31 @@ def plan_steps(cfg: TrainConfig, *, n_examples: int) -> TrainPlan:
     per_epoch = max(1, math.ceil(batches / cfg.gradient_accumulation_steps))
     steps = math.ceil(round(cfg.epochs * per_epoch, 6)) if cfg.epochs is not None else int(cfg.max_steps)
     return TrainPlan(max_steps=steps, steps_per_epoch=per_epoch, epochs=steps / per_epoch)
+
+
+def _transformers_model(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model  # under a peft wrapper
+
+
+def enable_gradient_checkpointing(model) -> None:
+    """Keep only each decoder layer's input in forward and recompute the layer in backward (train.gradient_checkpointing).
+
+    Non-reentrant checkpointing (``use_reentrant=False``): gradients reach the trainable parameters inside a layer
+    even when nothing entering it requires grad, which is the case with PEFT adapters on a frozen base. transformers
+    also hooks the input embeddings to require grad (``enable_input_require_grads``), which the reentrant variant
+    would need. Enabled here, not through TrainingArguments, so tests measure the very call trials make. Random
+    ops (dropout) replay their RNG state in the recomputation.
+    """
+    base = _transformers_model(model)
+    if not getattr(base, "supports_gradient_checkpointing", False):
+        raise ConfigError("train.gradient_checkpointing", True, f"{type(base).__name__} does not support it")
+    base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+
+
+def disable_gradient_checkpointing(model) -> None:
+    base = _transformers_model(model)
+    base.activation_checkpointing_disable()
+    base.disable_input_require_grads()
 
 
 @dataclass
@@ -185,13 +212,17 @@ def train(
     seed: int,
     work_dir: Path,
     device: str,
+    optim: str = "adamw_torch",
     optimizer=None,
     extra_callbacks: list | None = None,
     record_row: Callable[[dict], None] = lambda row: None,
     report: Callable[[int, float], bool] = lambda step, loss: False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``model`` in place. Raises TrialFailed on NaN loss; returns early when ``report`` says stop."""
+    """Train ``model`` in place. Raises TrialFailed on NaN loss; returns early when ``report`` says stop.
+
+    ``optim`` names the optimizer the Trainer builds (ignored when ``optimizer`` is given: a method's own, such
+    as LoRA+'s parameter groups, already of that kind)."""
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -222,7 +253,7 @@ def train(
         fp16=precision == "fp16",
         remove_unused_columns=False,
         dataloader_num_workers=0,
-        optim="adamw_torch",
+        optim=optim,
         disable_tqdm=True,
     )
     watch = _callbacks(record_row=record_row, report=report, total_steps=plan.max_steps, progress=progress,
@@ -244,6 +275,8 @@ def train(
     use_cache = getattr(config, "use_cache", None)
     if config is not None:
         config.use_cache = False
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     started = time.perf_counter()
     try:
         with _PeakMemory(device) as mem:
@@ -259,6 +292,8 @@ def train(
         shutil.rmtree(work_dir, ignore_errors=True)
         if config is not None:
             config.use_cache = use_cache
+        if cfg.gradient_checkpointing:  # generation and saving see the model as it was
+            disable_gradient_checkpointing(model)
     train_tokens = _train_tokens(train_data, cfg, out.global_step)
     return TrainResult(
         steps=out.global_step,

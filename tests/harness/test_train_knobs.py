@@ -1,4 +1,4 @@
-"""The training knobs: train.epochs.
+"""The training knobs: train.epochs, train.optim, train.gradient_checkpointing.
 Short real trainings (HF Trainer, a few steps) on the tiny test Llama, and
 each refusal where a knob cannot apply."""
 
@@ -60,6 +60,13 @@ def _train_losses(rows: list[dict]) -> list[float]:
     return [r["train_loss"] for r in rows if "train_loss" in r]
 
 
+def _lora(model):
+    from harness.methods import apply_method, method_config_from_dict
+
+    torch.manual_seed(0)
+    return apply_method(model, method_config_from_dict({"name": "lora", "r": 4, "target_modules": "all-linear"})).model
+
+
 # ---------------------------------------------------------------------------------------------- validation
 
 
@@ -69,6 +76,13 @@ def _train_losses(rows: list[dict]) -> list[float]:
         (["train.epochs=2"], "train.epochs", "train.max_steps=null"),
         (["train.max_steps=null"], "train.max_steps", "neither is set"),
         (["train.epochs=0", "train.max_steps=null"], "train.epochs", "> 0"),
+        (["train.optim=adamw_fast"], "train.optim", "not an optimizer transformers accepts"),
+        (["train.optim=galore_adamw"], "train.optim", "optim_target_modules"),
+        (["train.optim=adamw_torch_xla"], "train.optim", "TPU"),
+        (["train.gradient_checkpointing=maybe"], "train.gradient_checkpointing", "true or false"),
+        (["method=prefix", "train.gradient_checkpointing=true"], "train.gradient_checkpointing", "method=prefix"),
+        (["method=qlora", "+method.optim=adamw_torch"], "method.optim", "moved to train.optim"),
+        (["method=full", "+method.gradient_checkpointing=true"], "method.gradient_checkpointing", "moved to train.gradient_checkpointing"),
     ],
 )  # fmt: skip
 def test_bad_knob_values_name_the_key_and_the_reason(compose, overrides, key, words):
@@ -78,6 +92,48 @@ def test_bad_knob_values_name_the_key_and_the_reason(compose, overrides, key, wo
         validate(compose(overrides), overrides)
     assert err.value.key == key
     assert words in str(err.value)
+
+
+def test_the_optimizer_names_are_transformers_own():
+    from transformers.training_args import OptimizerNames
+
+    from harness.optimizers import NAMES
+
+    assert set(NAMES) == {o.value for o in OptimizerNames}
+
+
+def test_a_paged_optimizer_is_refused_without_cuda():
+    from harness.optimizers import check_available
+
+    with pytest.raises(ConfigError, match=r"train.optim='paged_adamw_8bit': a paged optimizer needs CUDA .* Use adamw_8bit"):
+        check_available("paged_adamw_8bit", device="cpu")
+
+
+def test_an_8bit_optimizer_is_refused_without_bitsandbytes(monkeypatch):
+    import transformers.trainer_optimizer as trainer_optimizer
+
+    from harness.optimizers import check_available
+
+    monkeypatch.setattr(trainer_optimizer, "is_bitsandbytes_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"train.optim='adamw_8bit': cannot be built here: .*bitsandbytes"):
+        check_available("adamw_8bit", device="cpu")
+
+
+def test_an_8bit_optimizer_runs_where_bitsandbytes_has_a_backend_for_the_device():
+    pytest.importorskip("bitsandbytes")
+    from harness.optimizers import check_available
+
+    check_available("adamw_8bit", device="cpu")  # bitsandbytes >= 0.45 steps 8-bit AdamW on a CPU (a real step)
+
+
+def test_qlora_default_optimizer_goes_unpaged_without_cuda_and_says_so():
+    from harness.optimizers import resolve_optim
+
+    assert resolve_optim(None, "paged_adamw_8bit", device="cuda") == ("paged_adamw_8bit", None)
+    name, note = resolve_optim(None, "paged_adamw_8bit", device="cpu")
+    assert name == "adamw_8bit" and "needs CUDA" in note
+    assert resolve_optim("paged_adamw_8bit", None, device="cpu") == ("paged_adamw_8bit", None)  # explicit: refused later
+    assert resolve_optim(None, None, device="cpu") == ("adamw_torch", None)
 
 
 # ---------------------------------------------------------------------------------------------- epochs
@@ -109,3 +165,20 @@ def test_training_by_epochs_runs_the_planned_steps_and_reports_to_the_pruner(tmp
 
     pruned, _, reported = _train(tiny_model(), cfg, tmp_path, data=_data(10), report=lambda step, loss: step >= 4)
     assert pruned.stop_reason == "pruned" and pruned.steps == 4 and reported == [0, 2, 4]
+
+
+# ---------------------------------------------------------------------------------------------- checkpointing
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_gradient_checkpointing_keeps_the_losses(tmp_path, method):
+    """3 steps on the tiny Llama with and without checkpointing: the same losses."""
+    def model():
+        return _lora(tiny_model()) if method == "lora" else tiny_model()
+
+    off = _train(model(), _cfg(), tmp_path)[1]
+    checkpointed = model()
+    on = _train(checkpointed, _cfg(gradient_checkpointing=True), tmp_path)[1]
+    torch.testing.assert_close(_train_losses(on), _train_losses(off), rtol=0, atol=1e-6)
+    assert not checkpointed.get_base_model().is_activation_checkpointing if method == "lora" \
+        else not checkpointed.is_activation_checkpointing  # off again after training
