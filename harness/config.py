@@ -53,10 +53,16 @@ class ModelConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     trust_remote_code: bool = False
     builtin: dict[str, Any] | None = None  # recipe of a locally built model (builtin: paths only)
+    # None: transformers' choice (sdpa where the model supports it). flash_attention_2 needs CUDA and the
+    # flash-attn package, checked when the model is loaded (harness.models.check_attention).
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = None
 
     def __post_init__(self) -> None:
         if self.path.startswith("builtin:") and not self.builtin:
             raise ConfigError("model.builtin", self.builtin, f"a recipe is required for {self.path}")
+        if self.attn_implementation == "flash_attention_2" and self.dtype == "float32":
+            raise ConfigError("model.attn_implementation", self.attn_implementation,
+                              "FlashAttention-2 runs in float16 or bfloat16 only, and model.dtype=float32; use sdpa or set model.dtype")
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
             torch.set_num_threads(cfg.train.num_threads)
         device = resolve_device(cfg.train.device)
         # What cannot run on this device fails here, clearly, before any model is loaded: qlora without a 4-bit
-        # backend, an optimizer without its package or CUDA.
+        # backend, an optimizer without its package or CUDA, FlashAttention-2 without either (load_model).
         load_kwargs = model_load_kwargs(cfg.method, device=device)
         optim, optim_note = resolve_optim(cfg.train.optim, cfg.method.default_optim, device=device)
         check_available(optim, device=device, key="train.optim" if cfg.train.optim else "method.default_optim")
@@ -136,7 +136,8 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
         tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
         model = load_model(path, cfg=cfg.model, device=device, extra=load_kwargs)
         revision = getattr(model.config, "_commit_hash", None)
-        record.update(model_hash=model_hash + (f"@{revision}" if revision else ""), model_path=path, device=device)
+        record.update(model_hash=model_hash + (f"@{revision}" if revision else ""), model_path=path, device=device,
+                      attn_implementation=getattr(model.config, "_attn_implementation", None))
     with record.phase("suites"):  # the base's suite scores, before any adapter (cached per model and suite)
         suite_base = base_scores(cfg, model=model, tokenizer=tokenizer, model_hash=record.manifest["model_hash"])
 

@@ -16,7 +16,7 @@ def test_runtime_knobs_are_not_part_of_the_definition(compose):
     a = definition(compose(SMOKE))
     b = definition(compose(SMOKE + ["launcher.n_workers=4", "storage=journal", "study.n_trials=9", "eval.workers=1",
                                     "train.num_threads=1", "runs_dir=/elsewhere", "tracking=wandb", "study.max_retries=5",
-                                    "train.gradient_checkpointing=true"]))
+                                    "train.gradient_checkpointing=true", "model.attn_implementation=eager"]))
     assert a == b and fingerprint(a) == fingerprint(b)
     assert not any(k.startswith(("launcher", "storage", "tracking", "runs_dir")) for k in a)
     assert "search_space.method.r.choices" in a and "train.max_steps" in a and "model.path" in a

@@ -1,4 +1,4 @@
-"""The training knobs: train.epochs, train.optim, train.gradient_checkpointing.
+"""The training knobs: train.epochs, train.optim, train.gradient_checkpointing, model.attn_implementation.
 Short real trainings (HF Trainer, a few steps) on the tiny test Llama, and
 each refusal where a knob cannot apply."""
 
@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from harness.config import TrainConfig, from_dict  # noqa: E402
+from harness.config import ModelConfig, TrainConfig, from_dict  # noqa: E402
 from harness.errors import ConfigError  # noqa: E402
 from tests.harness.test_methods_models import tiny_model  # noqa: E402
 
@@ -80,6 +80,8 @@ def _lora(model):
         (["train.optim=galore_adamw"], "train.optim", "optim_target_modules"),
         (["train.optim=adamw_torch_xla"], "train.optim", "TPU"),
         (["train.gradient_checkpointing=maybe"], "train.gradient_checkpointing", "true or false"),
+        (["model.attn_implementation=flash"], "model.attn_implementation", "sdpa"),
+        (["model.attn_implementation=flash_attention_2"], "model.attn_implementation", "float16 or bfloat16"),
         (["method=prefix", "train.gradient_checkpointing=true"], "train.gradient_checkpointing", "method=prefix"),
         (["method=qlora", "+method.optim=adamw_torch"], "method.optim", "moved to train.optim"),
         (["method=full", "+method.gradient_checkpointing=true"], "method.gradient_checkpointing", "moved to train.gradient_checkpointing"),
@@ -100,6 +102,28 @@ def test_the_optimizer_names_are_transformers_own():
     from harness.optimizers import NAMES
 
     assert set(NAMES) == {o.value for o in OptimizerNames}
+
+
+def test_flash_attention_is_refused_without_cuda():
+    from harness.models import check_attention
+
+    cfg = ModelConfig(name="m", path="x", dtype="bfloat16", attn_implementation="flash_attention_2")
+    with pytest.raises(ConfigError, match=r"model.attn_implementation='flash_attention_2': FlashAttention-2 needs a CUDA GPU .* cpu"):
+        check_attention(cfg, device="cpu")
+    check_attention(ModelConfig(name="m", path="x", attn_implementation="sdpa"), device="cpu")  # nothing to refuse
+
+
+def test_flash_attention_is_refused_without_the_flash_attn_package(monkeypatch):
+    import importlib.util
+
+    from harness.models import check_attention
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flash_attn" else real_find_spec(name, *a))
+    cfg = ModelConfig(name="m", path="x", dtype="bfloat16", attn_implementation="flash_attention_2")
+    with pytest.raises(ConfigError, match="needs the flash-attn package, which is not installed"):
+        check_attention(cfg, device="cuda")
 
 
 def test_a_paged_optimizer_is_refused_without_cuda():
@@ -165,6 +189,24 @@ def test_training_by_epochs_runs_the_planned_steps_and_reports_to_the_pruner(tmp
 
     pruned, _, reported = _train(tiny_model(), cfg, tmp_path, data=_data(10), report=lambda step, loss: step >= 4)
     assert pruned.stop_reason == "pruned" and pruned.steps == 4 and reported == [0, 2, 4]
+
+
+# ---------------------------------------------------------------------------------------------- attention
+
+
+def test_eager_and_sdpa_attention_give_the_same_losses(tmp_path):
+    from harness.models import load_model
+
+    tiny_model().save_pretrained(tmp_path / "base")
+    losses = {}
+    for attn in ("eager", "sdpa"):
+        cfg = ModelConfig(name="tiny-test", path=str(tmp_path / "base"), dtype="float32", attn_implementation=attn)
+        model = load_model(str(tmp_path / "base"), cfg=cfg, device="cpu")
+        assert model.config._attn_implementation == attn
+        _, rows, _ = _train(model, _cfg(), tmp_path)
+        losses[attn] = _train_losses(rows)
+    assert len(losses["eager"]) == 3
+    torch.testing.assert_close(losses["sdpa"], losses["eager"], rtol=0, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------- checkpointing
