@@ -100,6 +100,7 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig | None = None
     optim: str | None = None  # a transformers optimizer name; None = the method's default_optim (else adamw_torch)
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more compute
+    neftune_alpha: float | None = None  # NEFTune noise on the input embeddings while training; None = off
 
     def __post_init__(self) -> None:
         if self.max_steps is not None and self.epochs is not None:
@@ -108,7 +109,7 @@ class TrainConfig:
         if self.max_steps is None and self.epochs is None:
             raise ConfigError("train.max_steps", None, "set exactly one of train.max_steps (optimizer steps) and "
                               "train.epochs (passes over the training split); neither is set")
-        for key in ("max_steps", "epochs", "learning_rate", "num_threads"):
+        for key in ("max_steps", "epochs", "learning_rate", "num_threads", "neftune_alpha"):
             if getattr(self, key) is not None:
                 _positive(f"train.{key}", getattr(self, key))
         for key in ("batch_size", "gradient_accumulation_steps", "eval_steps", "logging_steps"):

@@ -8,8 +8,8 @@ the result says which of the two stopped it (``stop_reason``).
 
 The run's length is fixed before it starts (:func:`plan_steps`): ``train.max_steps``, or
 ``train.epochs`` converted to optimizer steps exactly as the Trainer counts them, so warm-up,
-pruning, AdaLoRA's schedule and the record all see one number. Gradient checkpointing and the
-optimizer (``optim``, resolved by harness.optimizers) apply to every method alike.
+pruning, AdaLoRA's schedule and the record all see one number. Gradient checkpointing, the
+optimizer (``optim``, resolved by harness.optimizers) and NEFTune apply to every method alike.
 """
 
 from __future__ import annotations
@@ -254,6 +254,7 @@ def train(
         remove_unused_columns=False,
         dataloader_num_workers=0,
         optim=optim,
+        neftune_noise_alpha=cfg.neftune_alpha,  # the Trainer hooks the input embeddings while train() runs
         disable_tqdm=True,
     )
     watch = _callbacks(record_row=record_row, report=report, total_steps=plan.max_steps, progress=progress,

@@ -163,7 +163,8 @@ def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metri
     with record.phase("train"):
         plan = plan_steps(cfg.train, n_examples=len(data.train))  # train.epochs become steps here
         record.update(train_plan={**plan.as_record(), "optim": optim, **({"optim_note": optim_note} if optim_note else {}),
-                                  "gradient_checkpointing": cfg.train.gradient_checkpointing})
+                                  "gradient_checkpointing": cfg.train.gradient_checkpointing,
+                                  "neftune_alpha": cfg.train.neftune_alpha})
         applied = apply_method(model, cfg.method, total_steps=plan.max_steps)
         record.update(method_info=applied.info)
         lr = _learning_rate(cfg)

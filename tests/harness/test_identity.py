@@ -27,7 +27,7 @@ def test_what_a_trial_means_is_part_of_it(compose):
     base = definition(compose(SMOKE))
     for override, key in [("train.max_steps=31", "train.max_steps"), ("method=dora", "method.name"),
                           ("seed=1", "seed"), ("study.sampler.seed=3", "study.sampler.seed"),
-                          ("train.optim=adafactor", "train.optim")]:
+                          ("train.optim=adafactor", "train.optim"), ("train.neftune_alpha=5", "train.neftune_alpha")]:
         assert key in differences(base, definition(compose(SMOKE + [override])), {}), override
 
 

@@ -1,5 +1,5 @@
-"""The training knobs: train.epochs, train.optim, train.gradient_checkpointing, model.attn_implementation.
-Short real trainings (HF Trainer, a few steps) on the tiny test Llama, and
+"""The training knobs: train.epochs, train.optim, train.gradient_checkpointing, train.neftune_alpha,
+model.attn_implementation. Short real trainings (HF Trainer, a few steps) on the tiny test Llama, and
 each refusal where a knob cannot apply."""
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def _lora(model):
         (["train.optim=adamw_fast"], "train.optim", "not an optimizer transformers accepts"),
         (["train.optim=galore_adamw"], "train.optim", "optim_target_modules"),
         (["train.optim=adamw_torch_xla"], "train.optim", "TPU"),
+        (["train.neftune_alpha=0"], "train.neftune_alpha", "> 0"),
         (["train.gradient_checkpointing=maybe"], "train.gradient_checkpointing", "true or false"),
         (["model.attn_implementation=flash"], "model.attn_implementation", "sdpa"),
         (["model.attn_implementation=flash_attention_2"], "model.attn_implementation", "float16 or bfloat16"),
@@ -207,6 +208,26 @@ def test_eager_and_sdpa_attention_give_the_same_losses(tmp_path):
         losses[attn] = _train_losses(rows)
     assert len(losses["eager"]) == 3
     torch.testing.assert_close(losses["sdpa"], losses["eager"], rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- NEFTune
+
+
+def test_neftune_perturbs_training_only_and_is_removed_afterwards(tmp_path):
+    plain = _train(_lora(tiny_model()), _cfg(eval_steps=1), tmp_path)[1]
+    model = _lora(tiny_model())
+    noisy = _train(model, _cfg(eval_steps=1, neftune_alpha=5.0), tmp_path)[1]
+
+    def evals(rows):
+        return [r["eval_loss"] for r in rows if "eval_loss" in r]
+
+    # step 0's eval loss is the untouched model's in both runs: no noise outside training
+    assert evals(noisy)[0] == evals(plain)[0]
+    # the first training loss already sees noisy embeddings (same weights, same batch)
+    assert _train_losses(noisy)[0] != _train_losses(plain)[0]
+    assert all(abs(a - b) < 0.5 for a, b in zip(_train_losses(noisy), _train_losses(plain)))  # noise, not damage
+    embeddings = model.get_base_model().get_input_embeddings()
+    assert not embeddings._forward_hooks, "the NEFTune hook outlived training"
 
 
 # ---------------------------------------------------------------------------------------------- checkpointing
