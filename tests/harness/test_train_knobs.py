@@ -234,8 +234,11 @@ def test_neftune_perturbs_training_only_and_is_removed_afterwards(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
-def test_gradient_checkpointing_keeps_the_losses(tmp_path, method):
-    """3 steps on the tiny Llama with and without checkpointing: the same losses."""
+def test_gradient_checkpointing_keeps_the_losses_and_lowers_activation_memory(tmp_path, method):
+    """3 steps on the tiny Llama with and without checkpointing: the same losses, fewer activation bytes."""
+    from benchmarks.bench_grad_checkpointing import peak_activation_memory
+    from harness.train import disable_gradient_checkpointing, enable_gradient_checkpointing
+
     def model():
         return _lora(tiny_model()) if method == "lora" else tiny_model()
 
@@ -245,3 +248,13 @@ def test_gradient_checkpointing_keeps_the_losses(tmp_path, method):
     torch.testing.assert_close(_train_losses(on), _train_losses(off), rtol=0, atol=1e-6)
     assert not checkpointed.get_base_model().is_activation_checkpointing if method == "lora" \
         else not checkpointed.is_activation_checkpointing  # off again after training
+
+    batch = {"input_ids": torch.randint(3, VOCAB, (8, 48), generator=torch.Generator().manual_seed(2))}
+    batch["labels"] = batch["input_ids"]
+    measured = model()
+    without = peak_activation_memory(measured, batch)
+    enable_gradient_checkpointing(measured)
+    with_it = peak_activation_memory(measured, batch)
+    disable_gradient_checkpointing(measured)
+    assert with_it["activation_mib"] < without["activation_mib"]
+    assert with_it["above_start_mib"] < without["above_start_mib"]
