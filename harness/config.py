@@ -81,7 +81,7 @@ class EarlyStoppingConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     """``train`` group. Exactly one of ``max_steps`` (optimizer steps) and ``epochs`` (passes over the training
-    split, converted to steps once the data is prepared: harness.train.plan_steps)."""
+    split, converted to steps once the data is prepared: harness.train.plan_steps). docs/training.md has every knob."""
 
     batch_size: int
     max_steps: int | None = None
