@@ -54,10 +54,16 @@ class ModelConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     trust_remote_code: bool = False
     builtin: dict[str, Any] | None = None  # recipe of a locally built model (builtin: paths only)
+    # None: transformers' choice (sdpa where the model supports it). flash_attention_2 needs CUDA and the
+    # flash-attn package, checked when the model is loaded (harness.models.check_attention).
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = None
 
     def __post_init__(self) -> None:
         if self.path.startswith("builtin:") and not self.builtin:
             raise ConfigError("model.builtin", self.builtin, f"a recipe is required for {self.path}")
+        if self.attn_implementation == "flash_attention_2" and self.dtype == "float32":
+            raise ConfigError("model.attn_implementation", self.attn_implementation,
+                              "FlashAttention-2 runs in float16 or bfloat16 only, and model.dtype=float32; use sdpa or set model.dtype")
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,12 @@ class ProbeConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    max_steps: int
+    """``train`` group. Exactly one of ``max_steps`` (optimizer steps) and ``epochs`` (passes over the training
+    split, converted to steps once the data is prepared: harness.train.plan_steps). docs/training.md has every knob."""
+
     batch_size: int
+    max_steps: int | None = None
+    epochs: float | None = None
     learning_rate: float | None = None  # None = the method's default_learning_rate
     gradient_accumulation_steps: int = 1
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
@@ -119,25 +129,37 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     num_threads: int | None = None
     early_stopping: EarlyStoppingConfig | None = None
+    optim: str | None = None  # a transformers optimizer name; None = the method's default_optim (else adamw_torch)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more compute
+    neftune_alpha: float | None = None  # NEFTune noise on the input embeddings while training; None = off
     task_eval_steps: int | None = None  # the probe every N steps (at the first eval-loss evaluation from there) and at the end; None: off
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     keep: Literal["last", "best_probe", "best_eval_loss"] = "last"  # which weights the final evaluation scores
 
     def __post_init__(self) -> None:
+        if self.max_steps is not None and self.epochs is not None:
+            raise ConfigError("train.epochs", self.epochs, f"set exactly one of train.max_steps and train.epochs, and "
+                              f"train.max_steps={self.max_steps} is set too; to train by epochs add train.max_steps=null")
+        if self.max_steps is None and self.epochs is None:
+            raise ConfigError("train.max_steps", None, "set exactly one of train.max_steps (optimizer steps) and "
+                              "train.epochs (passes over the training split); neither is set")
         if self.task_eval_steps is not None:
             _positive("train.task_eval_steps", self.task_eval_steps)
         if self.keep == "best_probe" and self.task_eval_steps is None:
             raise ConfigError("train.keep", self.keep, "needs train.task_eval_steps (the probe) to be set")
-        for key in ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_steps", "logging_steps"):
+        for key in ("max_steps", "epochs", "learning_rate", "num_threads", "neftune_alpha"):
+            if getattr(self, key) is not None:
+                _positive(f"train.{key}", getattr(self, key))
+        for key in ("batch_size", "gradient_accumulation_steps", "eval_steps", "logging_steps"):
             _positive(f"train.{key}", getattr(self, key))
-        if self.learning_rate is not None:
-            _positive("train.learning_rate", self.learning_rate)
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError("train.warmup_ratio", self.warmup_ratio, "must be in [0, 1)")
         _positive("train.weight_decay", self.weight_decay, allow_zero=True)
         _positive("train.max_grad_norm", self.max_grad_norm, allow_zero=True)
-        if self.num_threads is not None:
-            _positive("train.num_threads", self.num_threads)
+        if self.optim is not None:
+            from harness.optimizers import check_name
+
+            check_name("train.optim", self.optim)
 
 
 @dataclass(frozen=True)
@@ -365,6 +387,12 @@ class TrialConfig:
     train: TrainConfig
     eval: EvalConfig
     tracking: TrackingConfig
+
+    def __post_init__(self) -> None:
+        # Knobs of two groups that cannot go together.
+        if self.train.gradient_checkpointing and self.method.name == "prefix":
+            raise ConfigError("train.gradient_checkpointing", True, "method=prefix cannot recompute its key/value "
+                              "prefixes in backward (peft refuses it); turn checkpointing off or use prompt/ptuning")
 
 
 # ---------------------------------------------------------------------------------------------

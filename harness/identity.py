@@ -38,6 +38,10 @@ RUNTIME_KEYS = (
     "eval.workers",
     "eval.sandbox",
     "train.num_threads",
+    # How a trial computes, not what: the same losses within float tolerance (tests/harness/test_train_knobs.py),
+    # different memory and speed, so a study may move to a machine that wants the other setting.
+    "train.gradient_checkpointing",
+    "model.attn_implementation",
     "runs_dir",
     "cache_dir",
     "hydra",

@@ -8,6 +8,11 @@ eval loss, or the probe's pass@1 with ``report_on="probe"``. Early stopping on e
 the two stopped it (``stop_reason``). With a ``probe`` (harness.probe) it is called every
 ``train.task_eval_steps`` and at the end, and ``train.keep`` chooses the weights that are left
 in the model (harness.keep): the result says which step and why.
+
+The run's length is fixed before it starts (:func:`plan_steps`): ``train.max_steps``, or
+``train.epochs`` converted to optimizer steps exactly as the Trainer counts them, so warm-up,
+pruning, AdaLoRA's schedule and the record all see one number. Gradient checkpointing, the
+optimizer (``optim``, resolved by harness.optimizers) and NEFTune apply to every method alike.
 """
 
 from __future__ import annotations
@@ -22,9 +27,56 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import TrainConfig
-from harness.errors import TrialFailed
+from harness.errors import ConfigError, TrialFailed
 
-__all__ = ["TrainResult", "resolve_device", "train"]
+__all__ = ["TrainPlan", "TrainResult", "disable_gradient_checkpointing", "enable_gradient_checkpointing", "plan_steps",
+           "resolve_device", "train"]
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    max_steps: int  # optimizer steps this run takes (unless pruned or stopped early)
+    steps_per_epoch: int  # optimizer steps in one pass over the training split
+    epochs: float  # passes over the training split that max_steps makes
+
+    def as_record(self) -> dict:
+        return {"max_steps": self.max_steps, "steps_per_epoch": self.steps_per_epoch, "epochs": round(self.epochs, 4)}
+
+
+def plan_steps(cfg: TrainConfig, *, n_examples: int) -> TrainPlan:
+    """The run's optimizer steps. An epoch is ceil(ceil(N / batch_size) / gradient_accumulation_steps) steps (at
+    least 1), the HF Trainer's own count (Trainer.set_initial_training_values, one process); train.epochs E
+    makes ceil(E x that) steps, so a fractional epoch ends at the first step past it. (The product is rounded to
+    6 decimals first: 0.1 x 30 is 3.0000000000000004 in floating point, and that is 3 steps, not 4.)"""
+    batches = math.ceil(n_examples / cfg.batch_size)
+    per_epoch = max(1, math.ceil(batches / cfg.gradient_accumulation_steps))
+    steps = math.ceil(round(cfg.epochs * per_epoch, 6)) if cfg.epochs is not None else int(cfg.max_steps)
+    return TrainPlan(max_steps=steps, steps_per_epoch=per_epoch, epochs=steps / per_epoch)
+
+
+def _transformers_model(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model  # under a peft wrapper
+
+
+def enable_gradient_checkpointing(model) -> None:
+    """Keep only each decoder layer's input in forward and recompute the layer in backward (train.gradient_checkpointing).
+
+    Non-reentrant checkpointing (``use_reentrant=False``): gradients reach the trainable parameters inside a layer
+    even when nothing entering it requires grad, which is the case with PEFT adapters on a frozen base. transformers
+    also hooks the input embeddings to require grad (``enable_input_require_grads``), which the reentrant variant
+    would need. Enabled here, not through TrainingArguments, so tests and benchmarks/bench_grad_checkpointing.py
+    measure the very call trials make. Random ops (dropout) replay their RNG state in the recomputation.
+    """
+    base = _transformers_model(model)
+    if not getattr(base, "supports_gradient_checkpointing", False):
+        raise ConfigError("train.gradient_checkpointing", True, f"{type(base).__name__} does not support it")
+    base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+
+
+def disable_gradient_checkpointing(model) -> None:
+    base = _transformers_model(model)
+    base.activation_checkpointing_disable()
+    base.disable_input_require_grads()
 
 
 @dataclass
@@ -185,6 +237,7 @@ def train(
     seed: int,
     work_dir: Path,
     device: str,
+    optim: str = "adamw_torch",
     optimizer=None,
     extra_callbacks: list | None = None,
     record_row: Callable[[dict], None] = lambda row: None,
@@ -197,7 +250,9 @@ def train(
 
     ``probe(step) -> ProbeScore`` (harness.probe) runs every ``cfg.task_eval_steps`` and at the end,
     with the KV cache on and the RNG state saved and restored around it, so training goes exactly
-    as it would without it; ``report_on="probe"`` reports its pass@1 instead of the eval loss."""
+    as it would without it; ``report_on="probe"`` reports its pass@1 instead of the eval loss.
+    ``optim`` names the optimizer the Trainer builds (ignored when ``optimizer`` is given: a method's own, such
+    as LoRA+'s parameter groups, already of that kind)."""
     from harness.keep import Keeper
 
     from transformers import Trainer, TrainingArguments
@@ -205,15 +260,16 @@ def train(
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device == "cuda" else "fp32")
+    plan = plan_steps(cfg, n_examples=len(train_data))
     args = TrainingArguments(
         output_dir=str(work_dir),
-        max_steps=cfg.max_steps,
+        max_steps=plan.max_steps,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=max(cfg.batch_size, 32),
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         learning_rate=learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=int(cfg.warmup_ratio * cfg.max_steps),
+        warmup_steps=int(cfg.warmup_ratio * plan.max_steps),
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         eval_strategy="steps",
@@ -229,7 +285,8 @@ def train(
         fp16=precision == "fp16",
         remove_unused_columns=False,
         dataloader_num_workers=0,
-        optim="adamw_torch",
+        optim=optim,
+        neftune_noise_alpha=cfg.neftune_alpha,  # the Trainer hooks the input embeddings while train() runs
         disable_tqdm=True,
     )
     if report_on == "probe" and (probe is None or not cfg.task_eval_steps):
@@ -258,7 +315,7 @@ def train(
     config = getattr(model, "config", None)
     use_cache = getattr(config, "use_cache", None)  # read before the Trainer, which sets it to args.use_cache (False)
     keeper = Keeper(cfg.keep, model, work_dir=work_dir)
-    watch = _callbacks(record_row=record_row, report=report, total_steps=cfg.max_steps, progress=progress,
+    watch = _callbacks(record_row=record_row, report=report, total_steps=plan.max_steps, progress=progress,
                        early_stopping=cfg.early_stopping, probe=timed_probe if probe is not None and cfg.task_eval_steps else None,
                        task_eval_steps=cfg.task_eval_steps, report_on=report_on, keeper=keeper)
     trainer = Trainer(
@@ -276,6 +333,8 @@ def train(
     # transformers skip the packed-sequence mask (examples would attend to each other).
     if config is not None:
         config.use_cache = False
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     started = time.perf_counter()
     try:
         with _PeakMemory(device) as mem:
@@ -295,6 +354,8 @@ def train(
         shutil.rmtree(work_dir, ignore_errors=True)
         if config is not None:
             config.use_cache = use_cache
+        if cfg.gradient_checkpointing:  # generation and saving see the model as it was
+            disable_gradient_checkpointing(model)
     train_tokens = _train_tokens(train_data, cfg, out.global_step)
     return TrainResult(
         steps=out.global_step,

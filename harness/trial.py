@@ -130,8 +130,9 @@ def _train_and_evaluate_in(cfg: TrialConfig, *, record: TrialRecord, tracker, me
         from harness.data import make_collator, prepare_data
         from harness.methods import apply_method, build_optimizer, model_load_kwargs, prepare_for_generation, trainer_callbacks
         from harness.models import load_model, load_tokenizer, resolve_model
+        from harness.optimizers import check_available, resolve_optim
         from harness.suites import base_scores
-        from harness.train import resolve_device, train
+        from harness.train import plan_steps, resolve_device, train
 
     # 1. model and tokenizer (a builtin model is built once and cached)
     with record.phase("setup"):
@@ -142,12 +143,17 @@ def _train_and_evaluate_in(cfg: TrialConfig, *, record: TrialRecord, tracker, me
         torch.set_num_threads(threads)
         record.update(threads=threads, threads_from=why)
         device = resolve_device(cfg.train.device)
-        load_kwargs = model_load_kwargs(cfg.method, device=device)  # qlora without CUDA fails here, clearly
+        # What cannot run on this device fails here, clearly, before any model is loaded: qlora without a 4-bit
+        # backend, an optimizer without its package or CUDA, FlashAttention-2 without either (load_model).
+        load_kwargs = model_load_kwargs(cfg.method, device=device)
+        optim, optim_note = resolve_optim(cfg.train.optim, cfg.method.default_optim, device=device)
+        check_available(optim, device=device, key="train.optim" if cfg.train.optim else "method.default_optim")
         path, model_hash = resolve_model(cfg.model, cache_dir=cfg.cache_dir)
         tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
         model = load_model(path, cfg=cfg.model, device=device, extra=load_kwargs)
         revision = getattr(model.config, "_commit_hash", None)
-        record.update(model_hash=model_hash + (f"@{revision}" if revision else ""), model_path=path, device=device)
+        record.update(model_hash=model_hash + (f"@{revision}" if revision else ""), model_path=path, device=device,
+                      attn_implementation=getattr(model.config, "_attn_implementation", None))
     with record.phase("suites"):  # the base's suite scores, before any adapter (cached per model and suite)
         suite_base = base_scores(cfg, model=model, tokenizer=tokenizer, model_hash=record.manifest["model_hash"])
 
@@ -173,7 +179,11 @@ def _train_and_evaluate_in(cfg: TrialConfig, *, record: TrialRecord, tracker, me
     with record.phase("execute"):
         sandbox = _open_sandbox(cfg, record=record, labels=sandbox_labels, stack=stack)
     with record.phase("train"):
-        applied = apply_method(model, cfg.method, total_steps=cfg.train.max_steps)
+        plan = plan_steps(cfg.train, n_examples=len(data.train))  # train.epochs become steps here
+        record.update(train_plan={**plan.as_record(), "optim": optim, **({"optim_note": optim_note} if optim_note else {}),
+                                  "gradient_checkpointing": cfg.train.gradient_checkpointing,
+                                  "neftune_alpha": cfg.train.neftune_alpha})
+        applied = apply_method(model, cfg.method, total_steps=plan.max_steps)
         record.update(method_info=applied.info)
         lr = _learning_rate(cfg)
         metrics.update(
@@ -201,7 +211,9 @@ def _train_and_evaluate_in(cfg: TrialConfig, *, record: TrialRecord, tracker, me
             seed=cfg.seed,
             work_dir=record.dir / ".trainer",
             device=device,
-            optimizer=build_optimizer(applied.model, cfg.method, learning_rate=lr, weight_decay=cfg.train.weight_decay),
+            optim=optim,
+            optimizer=build_optimizer(applied.model, cfg.method, learning_rate=lr, weight_decay=cfg.train.weight_decay,
+                                      optim=optim, device=device),
             extra_callbacks=trainer_callbacks(applied),
             record_row=log_row,
             report=report,

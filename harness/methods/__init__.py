@@ -5,7 +5,7 @@ Usage (what harness.train does):
     cfg = method_config_from_dict(method_dict)                 # typed, checked; fast, imports nothing heavy
     model = AutoModelForCausalLM.from_pretrained(path, **model_load_kwargs(cfg, device=device))
     applied = apply_method(model, cfg, total_steps=max_steps)  # AppliedMethod: model, param counts, info
-    opt = build_optimizer(applied.model, cfg, learning_rate=lr, weight_decay=wd)  # or None: default AdamW
+    opt = build_optimizer(applied.model, cfg, learning_rate=lr, weight_decay=wd, optim=name)  # or None: the trainer's
     ... train; call applied.on_optimizer_step(step) after each optimizer step when it is set ...
     applied.model.save_pretrained(out)                         # adapter (peft) or full weights
     gen_model = prepare_for_generation(applied.model, cfg)     # merged where the method allows it
@@ -56,7 +56,7 @@ METHODS: dict[str, Method] = {
                summary="LoRA+: B learns loraplus_lr_ratio times faster than A", optimizer=lora.optimizer),
         Method("qlora", qlora.QloraConfig, qlora.apply, mergeable=False, saves_adapter=True,
                summary="QLoRA: LoRA on a 4-bit (NF4) base, paged 8-bit AdamW", load_kwargs=qlora.load_kwargs,
-               optimizer=qlora.optimizer, load=qlora.load),
+               optimizer=lora.optimizer, load=qlora.load),
         Method("adalora", adalora.AdaloraMethodConfig, adalora.apply, mergeable=True, saves_adapter=True,
                summary="AdaLoRA: SVD-shaped LoRA pruned from init_r to target_r during training"),
         Method("ia3", ia3.Ia3MethodConfig, ia3.apply, mergeable=True, saves_adapter=True,
@@ -74,6 +74,9 @@ METHODS: dict[str, Method] = {
     )
 }  # fmt: skip
 
+# Knobs that were a method's and are now the train group's, for every method.
+_MOVED = {"optim": "train.optim", "gradient_checkpointing": "train.gradient_checkpointing"}
+
 
 def method_config_from_dict(d: Mapping[str, Any]) -> MethodConfig:
     """The `method` group as a plain dict (with "name") -> its typed, checked config. Raises ConfigError."""
@@ -84,6 +87,8 @@ def method_config_from_dict(d: Mapping[str, Any]) -> MethodConfig:
     cls = METHODS[name].config_cls
     known = [f.name for f in dataclasses.fields(cls)]
     for key in values:
+        if key in _MOVED and key not in known:
+            raise ConfigError(f"method.{key}", values[key], f"moved to {_MOVED[key]} (it applies to every method); set that instead")
         if key not in known:
             raise ConfigError(f"method.{key}", values[key], f"not a knob of method={name}; its knobs: {', '.join(known)}")
     return cls(**values)
@@ -103,10 +108,14 @@ def apply_method(model: Any, cfg: MethodConfig, *, total_steps: int | None = Non
     return METHODS[cfg.name].apply(model, cfg, total_steps=total_steps)
 
 
-def build_optimizer(model: Any, cfg: MethodConfig, *, learning_rate: float, weight_decay: float = 0.0) -> Any:
-    """The method's own optimizer (LoRA+'s two rates, qlora's paged 8-bit AdamW), or None for the default AdamW."""
+def build_optimizer(model: Any, cfg: MethodConfig, *, learning_rate: float, weight_decay: float = 0.0,
+                    optim: str = "adamw_torch", device: str = "cpu") -> Any:
+    """The method's own optimizer (LoRA+'s parameter groups, as an `optim` optimizer), or None: then the trainer
+    builds `optim` (train.optim, resolved by harness.optimizers.resolve_optim) over the trainable parameters."""
     make = METHODS[cfg.name].optimizer
-    return make(model, cfg, learning_rate=learning_rate, weight_decay=weight_decay) if make else None
+    if make is None:
+        return None
+    return make(model, cfg, learning_rate=learning_rate, weight_decay=weight_decay, optim=optim, device=device)
 
 
 def trainer_callbacks(applied: AppliedMethod) -> list[Any]:

@@ -36,14 +36,20 @@ class MethodConfig:
 
     `default_learning_rate` is the learning rate this method trains well with on the embedded default; the trainer
     uses it when `train.learning_rate` is not set (full fine-tuning wants a far smaller rate than prompt tuning).
+    `default_optim` likewise stands in for an unset `train.optim` (qlora: paged_adamw_8bit; None: adamw_torch).
     """
 
     name: str = ""
     default_learning_rate: float | None = None
+    default_optim: str | None = None
 
     def __post_init__(self) -> None:
         if self.default_learning_rate is not None:
             check_positive_float("default_learning_rate", self.default_learning_rate)
+        if self.default_optim is not None:
+            from harness.optimizers import check_name
+
+            check_name("method.default_optim", self.default_optim)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -77,7 +83,8 @@ class Method:
 
     `apply(model, cfg, *, total_steps)` returns an AppliedMethod. `load_kwargs(cfg, device)` returns extra
     `from_pretrained` kwargs (or raises MethodUnavailable). `optimizer(model, cfg, *, learning_rate,
-    weight_decay)` returns a torch optimizer, or None for the trainer's default AdamW.
+    weight_decay, optim, device)` returns a torch optimizer of the `optim` kind (its own parameter groups), or
+    None for the one the trainer builds from `train.optim`.
     `saves_adapter`: save_pretrained writes a peft adapter (else full model weights). `load(base_model, path)`
     replaces the default loading of a saved result when the method must prepare the base first.
     """

@@ -126,19 +126,25 @@ def apply(model: Any, cfg: LoraMethodConfig, *, total_steps: int | None = None) 
     return AppliedMethod(peft_model, trainable, total, mergeable=True, info=info)
 
 
-def optimizer(model: Any, cfg: LoraMethodConfig, *, learning_rate: float, weight_decay: float) -> Any:
-    """LoRA+: peft's optimizer with B (and DoRA magnitudes) at `loraplus_lr_ratio` x the rate of A. Else None."""
+def optimizer(model: Any, cfg: LoraMethodConfig, *, learning_rate: float, weight_decay: float,
+              optim: str = "adamw_torch", device: str = "cpu") -> Any:
+    """LoRA+: peft's parameter groups, B (and DoRA magnitudes) at `loraplus_lr_ratio` x the rate of A, in the
+    optimizer `optim` names (built as the HF Trainer would build it). None without LoRA+."""
     if cfg.loraplus_lr_ratio is None:
         return None
-    import torch
     from peft.optimizers import create_loraplus_optimizer
 
+    from harness.optimizers import optimizer_class
+
+    optimizer_cls, kwargs = optimizer_class(optim, learning_rate=learning_rate, device=device)
+    kwargs = {k: v for k, v in kwargs.items() if k != "lr"}
     return create_loraplus_optimizer(
         model,
-        torch.optim.AdamW,
+        optimizer_cls,
         lr=learning_rate,
         loraplus_lr_ratio=cfg.loraplus_lr_ratio,
         loraplus_weight_decay=weight_decay,
+        **kwargs,
     )
 
 

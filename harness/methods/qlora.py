@@ -1,5 +1,5 @@
 """QLoRA: LoRA adapters on a base model loaded in 4 bits by bitsandbytes (NF4, double quantization), trained with
-a paged 8-bit AdamW.
+a paged 8-bit AdamW (its `default_optim`, used when `train.optim` is unset; see harness/optimizers.py).
 
 Where it runs: CUDA, or a CPU when the installed bitsandbytes has a working CPU 4-bit backend. That is checked,
 not assumed: `load_kwargs` quantizes and dequantizes a small tensor with the configured settings before any model
@@ -7,6 +7,9 @@ is loaded, and raises MethodUnavailable with the reason when that fails. (Checke
 CPU loads, trains and saves NF4 QLoRA; paging is a CUDA unified-memory feature, so on CPU the paged optimizer
 keeps its state in ordinary memory.) The adapter is not merged for generation: merging into 4-bit weights would
 re-quantize them (lossy), so generation runs through the peft model.
+
+The optimizer and gradient checkpointing are `train.optim` and `train.gradient_checkpointing`, as for every
+method; the trainer builds the one and turns on the other (harness.train).
 """
 
 from __future__ import annotations
@@ -18,27 +21,22 @@ from harness.errors import ConfigError
 from harness.methods._base import AppliedMethod, MethodUnavailable, check_bool, check_choice, count_parameters
 from harness.methods.lora import LoraMethodConfig, build_lora
 
-__all__ = ["QloraConfig", "apply", "load", "load_kwargs", "optimizer"]
-
-_OPTIMIZERS = ("paged_adamw_8bit", "paged_adamw_32bit", "adamw_8bit", "adamw_torch")
-_BNB_OPTIMIZERS = {"paged_adamw_8bit": "PagedAdamW8bit", "paged_adamw_32bit": "PagedAdamW32bit", "adamw_8bit": "AdamW8bit"}
+__all__ = ["QloraConfig", "apply", "load", "load_kwargs"]
 
 
 @dataclass(frozen=True)
 class QloraConfig(LoraMethodConfig):
-    """LoRA knobs plus bitsandbytes' 4-bit loading knobs (transformers.BitsAndBytesConfig) and the optimizer.
+    """LoRA knobs plus bitsandbytes' 4-bit loading knobs (transformers.BitsAndBytesConfig).
 
     bnb_4bit_compute_dtype: dtype of the de-quantized matmuls (and of the unquantized parts of the model).
-    optim: paged_adamw_8bit (QLoRA paper), paged_adamw_32bit, adamw_8bit, or adamw_torch.
-    gradient_checkpointing: recompute activations in backward (what makes 7B+ fit; off for tiny models).
+    default_optim: paged_adamw_8bit, as in the QLoRA paper (train.optim, when set, wins).
     """
 
     load_in_4bit: bool = True
     bnb_4bit_quant_type: str = "nf4"
     bnb_4bit_use_double_quant: bool = True
     bnb_4bit_compute_dtype: str = "bfloat16"
-    optim: str = "paged_adamw_8bit"
-    gradient_checkpointing: bool = False
+    default_optim: str | None = "paged_adamw_8bit"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -47,8 +45,6 @@ class QloraConfig(LoraMethodConfig):
         check_choice("bnb_4bit_quant_type", self.bnb_4bit_quant_type, ("nf4", "fp4"))
         check_bool("bnb_4bit_use_double_quant", self.bnb_4bit_use_double_quant)
         check_choice("bnb_4bit_compute_dtype", self.bnb_4bit_compute_dtype, ("bfloat16", "float16", "float32"))
-        check_choice("optim", self.optim, _OPTIMIZERS)
-        check_bool("gradient_checkpointing", self.gradient_checkpointing)
 
 
 def load_kwargs(cfg: QloraConfig, *, device: str) -> dict[str, Any]:
@@ -109,8 +105,9 @@ def apply(model: Any, cfg: QloraConfig, *, total_steps: int | None = None) -> Ap
 
     if not getattr(model, "is_loaded_in_4bit", False):
         raise ConfigError("method.name", "qlora", "the model was not loaded in 4 bits: load it with model_load_kwargs(cfg)")
-    # Freezes the base, casts norms to fp32 for stability, makes inputs require grad (for checkpointing).
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    # Freezes the base and casts norms to fp32 for stability. Checkpointing (train.gradient_checkpointing) is
+    # turned on by the trainer for every method alike, non-reentrant, so it needs nothing from this step.
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     repacking_off = _avoid_cpu_repacking(model)
     peft_model, info = build_lora(model, cfg)
     trainable, total = count_parameters(peft_model)
@@ -147,26 +144,3 @@ def load(base_model: Any, path: str) -> Any:
     base_model = prepare_model_for_kbit_training(base_model, use_gradient_checkpointing=False)
     _avoid_cpu_repacking(base_model)
     return PeftModel.from_pretrained(base_model, path)
-
-
-def optimizer(model: Any, cfg: QloraConfig, *, learning_rate: float, weight_decay: float) -> Any:
-    """bitsandbytes' (paged) 8-bit AdamW over the adapter, with LoRA+ rates when loraplus_lr_ratio is set."""
-    if cfg.optim == "adamw_torch" and cfg.loraplus_lr_ratio is None:
-        return None
-    import torch
-
-    if cfg.optim == "adamw_torch":
-        optimizer_cls = torch.optim.AdamW
-    else:
-        import bitsandbytes as bnb
-
-        optimizer_cls = getattr(bnb.optim, _BNB_OPTIMIZERS[cfg.optim])
-    if cfg.loraplus_lr_ratio is not None:
-        from peft.optimizers import create_loraplus_optimizer
-
-        return create_loraplus_optimizer(
-            model, optimizer_cls, lr=learning_rate, loraplus_lr_ratio=cfg.loraplus_lr_ratio,
-            loraplus_weight_decay=weight_decay,
-        )  # fmt: skip
-    params = [p for p in model.parameters() if p.requires_grad]
-    return optimizer_cls(params, lr=learning_rate, weight_decay=weight_decay)

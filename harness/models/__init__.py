@@ -10,7 +10,7 @@ from typing import Any
 from harness.config import ModelConfig
 from harness.errors import ConfigError
 
-__all__ = ["BUILTINS", "load_model", "load_tokenizer", "resolve_model"]
+__all__ = ["BUILTINS", "check_attention", "load_model", "load_tokenizer", "resolve_model"]
 
 BUILTINS = ("tiny-llama",)
 
@@ -46,15 +46,36 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False):
     return tok
 
 
+def check_attention(cfg: ModelConfig, *, device: str) -> None:
+    """ConfigError when ``model.attn_implementation`` cannot run on ``device``: FlashAttention-2 is a CUDA kernel
+    from the flash-attn package, so it needs both (transformers would otherwise fail deep inside loading)."""
+    if cfg.attn_implementation != "flash_attention_2":
+        return
+    import importlib.util
+
+    import torch
+
+    key, value = "model.attn_implementation", cfg.attn_implementation
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        raise ConfigError(key, value, f"FlashAttention-2 needs a CUDA GPU and this trial runs on {device}"
+                                      f"{'' if torch.cuda.is_available() else ' (torch sees no CUDA device)'}; use sdpa or eager")
+    if importlib.util.find_spec("flash_attn") is None:
+        raise ConfigError(key, value, "FlashAttention-2 needs the flash-attn package, which is not installed "
+                                      "(pip install flash-attn --no-build-isolation); use sdpa or eager")
+
+
 def load_model(path: str, *, cfg: ModelConfig, device: str, extra: dict[str, Any] | None = None):
+    """``from_pretrained`` with the config's dtype and attention implementation (hub, local and builtin models alike)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    check_attention(cfg, device=device)
     dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code}
+    if cfg.attn_implementation is not None:
+        kwargs["attn_implementation"] = cfg.attn_implementation
     kwargs.update(extra or {})
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if "quantization_config" not in kwargs:
         model.to(device)
     return model
-

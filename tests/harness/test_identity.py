@@ -15,7 +15,8 @@ SMOKE = ["+sweep=smoke", "eval.sandbox=process", "tracking=none"]
 def test_runtime_knobs_are_not_part_of_the_definition(compose):
     a = definition(compose(SMOKE))
     b = definition(compose(SMOKE + ["launcher.n_workers=4", "storage=journal", "study.n_trials=9", "eval.workers=1",
-                                    "train.num_threads=1", "runs_dir=/elsewhere", "tracking=wandb", "study.max_retries=5"]))
+                                    "train.num_threads=1", "runs_dir=/elsewhere", "tracking=wandb", "study.max_retries=5",
+                                    "train.gradient_checkpointing=true", "model.attn_implementation=eager"]))
     assert a == b and fingerprint(a) == fingerprint(b)
     assert not any(k.startswith(("launcher", "storage", "tracking", "runs_dir")) for k in a)
     assert "search_space.method.r.choices" in a and "train.max_steps" in a and "model.path" in a
@@ -25,7 +26,8 @@ def test_runtime_knobs_are_not_part_of_the_definition(compose):
 def test_what_a_trial_means_is_part_of_it(compose):
     base = definition(compose(SMOKE))
     for override, key in [("train.max_steps=31", "train.max_steps"), ("method=dora", "method.name"),
-                          ("seed=1", "seed"), ("study.sampler.seed=3", "study.sampler.seed")]:
+                          ("seed=1", "seed"), ("study.sampler.seed=3", "study.sampler.seed"),
+                          ("train.optim=adafactor", "train.optim"), ("train.neftune_alpha=5", "train.neftune_alpha")]:
         assert key in differences(base, definition(compose(SMOKE + [override])), {}), override
 
 

@@ -3,7 +3,8 @@
 For each method on the tiny Llama: a few training steps lower the loss; only what the method should train changes
 (base weights bit-identical for PEFT methods, only biases for bitfit, only the last N layers for freeze);
 save -> load gives identical logits; merging (where the method allows it) keeps logits within 1e-4; and the model
-`prepare_for_generation` returns can generate.
+`prepare_for_generation` returns can generate. Gradient checkpointing (train.gradient_checkpointing) leaves every
+method's losses and gradients as they were, prefix tuning excepted (refused at the config boundary).
 """
 
 from __future__ import annotations
@@ -72,14 +73,25 @@ def _batch(vocab: int = 64) -> dict:
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
 
 
-def _train(applied, cfg, lr: float) -> list[float]:
+def _optimizer(model, cfg, lr: float):
+    """The optimizer a trial on this CPU builds: the method's own (LoRA+), else its default_optim (qlora: 8-bit AdamW
+    here, paged on CUDA), else AdamW."""
+    from harness.optimizers import optimizer_class, resolve_optim
+
+    optim, _ = resolve_optim(None, cfg.default_optim, device="cpu")
+    own = build_optimizer(model, cfg, learning_rate=lr, optim=optim, device="cpu")
+    if own is not None:
+        return own
+    optimizer_cls, kwargs = optimizer_class(optim, learning_rate=lr, device="cpu")
+    return optimizer_cls([p for p in model.parameters() if p.requires_grad], **kwargs)
+
+
+def _train(applied, cfg, lr: float, steps: int = STEPS) -> list[float]:
     model = applied.model
     model.train()
-    opt = build_optimizer(model, cfg, learning_rate=lr) or torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=lr
-    )
+    opt = _optimizer(model, cfg, lr)
     batch, losses = _batch(), []
-    for step in range(STEPS):
+    for step in range(steps):
         loss = model(**batch).loss
         loss.backward()
         opt.step()
@@ -174,3 +186,24 @@ def test_adalora_eval_loss_is_plain_cross_entropy():
     torch.testing.assert_close(out.loss, expected)
     applied.model.train()
     assert applied.model(input_ids=ids, labels=ids).loss > expected + 1e-3  # the penalty applies in training
+
+
+CHECKPOINTABLE = [c for c in TEST_CASES if c[1]["name"] != "prefix"]  # prefix + checkpointing is refused (test_train_knobs)
+
+
+@pytest.mark.parametrize(("case", "method", "arch", "lr", "may_change"), CHECKPOINTABLE, ids=[c[0] for c in CHECKPOINTABLE])
+def test_gradient_checkpointing_keeps_the_losses(case, method, arch, lr, may_change, tmp_path):
+    """Two steps with and without checkpointing from the same initialisation: the same losses, so the same gradients
+    reached the trainable parameters (a frozen base under an adapter included: non-reentrant checkpointing)."""
+    from harness.train import enable_gradient_checkpointing
+
+    cfg = method_config_from_dict(method)
+    _load_base(arch, cfg, tmp_path)  # built (and seeded) once before, not inside the first of the two runs
+    losses = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)  # the same adapter initialisation both times
+        applied = apply_method(_load_base(arch, cfg, tmp_path), cfg, total_steps=STEPS)
+        if checkpointing:
+            enable_gradient_checkpointing(applied.model)
+        losses.append(_train(applied, cfg, lr, steps=2))
+    torch.testing.assert_close(losses[1], losses[0], rtol=0, atol=1e-5)
