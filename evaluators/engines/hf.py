@@ -4,7 +4,7 @@
 keep computing, and a batch of n samples of one prompt computes its prefill n times. This engine
 runs the decode loop itself, over the model's forward and a ``DynamicCache``:
 
-- **refill**: a row leaves the batch the step it stops, and waiting rows join once a quarter of
+- **refill**: a row leaves the batch the step it stops, and waiting rows join once half of
   the batch is free, so the batch stays full and no step is computed for a finished row;
 - **shared prefill**: the rows joining together are grouped by prompt; each prompt's prefill is
   computed once and its cache copied to its samples;
@@ -29,7 +29,7 @@ from evaluators.engines._base import GenerationSettings, StopCheck, choose_token
 
 __all__ = ["HFEngine"]
 
-REFILL_SHARE = 4  # waiting rows join once batch_size // REFILL_SHARE slots are free (or the batch is empty)
+REFILL_SHARE = 2  # waiting rows join once batch_size // REFILL_SHARE slots are free (or the batch is empty)
 
 
 class _Batch:

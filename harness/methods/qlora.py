@@ -20,6 +20,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.methods._base import AppliedMethod, MethodUnavailable, check_bool, check_choice, count_parameters
 from harness.methods.lora import LoraMethodConfig, build_lora
+from harness.models import avoid_cpu_repacking
 
 __all__ = ["QloraConfig", "apply", "load", "load_kwargs"]
 
@@ -108,7 +109,7 @@ def apply(model: Any, cfg: QloraConfig, *, total_steps: int | None = None) -> Ap
     # Freezes the base and casts norms to fp32 for stability. Checkpointing (train.gradient_checkpointing) is
     # turned on by the trainer for every method alike, non-reentrant, so it needs nothing from this step.
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    repacking_off = _avoid_cpu_repacking(model)
+    repacking_off = avoid_cpu_repacking(model)
     peft_model, info = build_lora(model, cfg)
     trainable, total = count_parameters(peft_model)
     info["quantization"] = {
@@ -121,26 +122,10 @@ def apply(model: Any, cfg: QloraConfig, *, total_steps: int | None = None) -> Ap
     return AppliedMethod(peft_model, trainable, total, mergeable=False, info=info)
 
 
-def _avoid_cpu_repacking(model: Any) -> int:
-    """Turn off bitsandbytes' CPU inference repacking on layers whose shape it cannot repack; returns how many.
-
-    On CPUs with AVX512-BF16, bitsandbytes (checked: 0.50.2) repacks a 4-bit weight for a faster kernel at the
-    first no-grad eval forward, and that repacking asserts out_features % 32 == 0 and in_features >= 64 (e.g. the
-    tiny default's 344-wide MLP fails at generation). Such layers keep the generic de-quantize-and-matmul path.
-    """
-    count = 0
-    for module in model.modules():
-        if getattr(module, "support_avx512bf16_for_cpu", False):
-            if module.out_features % 32 or module.in_features % 64:
-                module.support_avx512bf16_for_cpu = False
-                count += 1
-    return count
-
-
 def load(base_model: Any, path: str) -> Any:
     """The saved adapter on a 4-bit base prepared as in training (norms in fp32), so logits match the trained model."""
     from peft import PeftModel, prepare_model_for_kbit_training
 
     base_model = prepare_model_for_kbit_training(base_model, use_gradient_checkpointing=False)
-    _avoid_cpu_repacking(base_model)
+    avoid_cpu_repacking(base_model)
     return PeftModel.from_pretrained(base_model, path)

@@ -78,4 +78,23 @@ def load_model(path: str, *, cfg: ModelConfig, device: str, extra: dict[str, Any
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if "quantization_config" not in kwargs:
         model.to(device)
+    else:  # before any forward: the base's suite scores run on it before the method is applied
+        avoid_cpu_repacking(model)
     return model
+
+
+def avoid_cpu_repacking(model: Any) -> int:
+    """Turn off bitsandbytes' CPU inference repacking on 4-bit layers whose shape it cannot repack; returns on how
+    many it is off (now or by an earlier call: calling it again is harmless).
+
+    On CPUs with AVX512-BF16, bitsandbytes (checked: 0.50.2) repacks a 4-bit weight for a faster kernel at the
+    first no-grad eval forward, and that repacking asserts out_features % 32 == 0 and in_features >= 64 (e.g. the
+    tiny default's 344-wide MLP fails at generation). Such layers keep the generic de-quantize-and-matmul path.
+    """
+    count = 0
+    for module in model.modules():
+        if getattr(module, "support_avx512bf16_for_cpu", False) and (module.out_features % 32 or module.in_features % 64):
+            module.support_avx512bf16_for_cpu = False
+            module.harness_repacking_off = True
+        count += bool(getattr(module, "harness_repacking_off", False))
+    return count
