@@ -190,7 +190,8 @@ class HFEngine:
         uniforms = None
         if settings.temperature > 0:
             uniforms = torch.stack([row_uniforms(settings.seed, keys[i], j, settings.max_new_tokens) for i, j, _ in rows])
-        batch = _Batch(rows, cache, mask[index], mask[index].sum(-1), None, uniforms)
+        mask = mask[index]
+        batch = _Batch(rows, cache, mask, mask.sum(-1), None, uniforms)
         batch.pending = self._choose(logits[index], batch, settings)
         for (_, _, new), token in zip(batch.rows, batch.pending.tolist()):
             new.append(token)

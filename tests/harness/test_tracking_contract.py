@@ -129,17 +129,6 @@ READERS: dict[str, Case] = {
 }
 
 
-@pytest.fixture
-def sandboxed_dirs(tmp_path, monkeypatch) -> Path:
-    """Every place W&B writes (runs, cache, settings, artifact staging) inside tmp_path."""
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
-        (tmp_path / var.lower()).mkdir()
-        monkeypatch.setenv(var, str(tmp_path / var.lower()))
-    return tmp_path
-
-
 def _open(name: str, study_dir: Path, trial: int = 3):
     return open_tracker(READERS[name].cfg, study="contract", trial=trial, config=CONFIG, study_dir=study_dir)
 
@@ -150,8 +139,8 @@ def test_every_registered_tracker_has_a_reader_here():
 
 @pytest.mark.filterwarnings("ignore:html5lib's sanitizer is deprecated:DeprecationWarning")  # TensorBoard's renderer
 @pytest.mark.parametrize("name", sorted(READERS))
-def test_tracker_contract(name, sandboxed_dirs):
-    study_dir = sandboxed_dirs / "runs" / "contract"
+def test_tracker_contract(name, wandb_dirs):
+    study_dir = wandb_dirs / "runs" / "contract"
     adapter = study_dir / "trial-3" / "adapter"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text('{"r": 8}')
@@ -206,10 +195,10 @@ os._exit(9)
 
 
 @pytest.mark.parametrize("name", sorted(READERS))
-def test_a_lost_run_is_closed_as_failed(name, sandboxed_dirs):
+def test_a_lost_run_is_closed_as_failed(name, wandb_dirs):
     """The reaper (harness.liveness) closes the run of a trial whose worker died, by the run id
     the manifest kept, with the record's reason."""
-    study_dir = sandboxed_dirs / "runs" / "contract"
+    study_dir = wandb_dirs / "runs" / "contract"
     case = READERS[name]
     # its own W&B service, as a worker has (not ours, which an earlier test here may have started)
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
@@ -226,9 +215,9 @@ def test_a_lost_run_is_closed_as_failed(name, sandboxed_dirs):
 
 
 @pytest.mark.parametrize("name", [n for n in sorted(READERS) if n != "wandb"])  # W&B resumes by id, folder or not
-def test_lost_run_without_a_run_folder_is_a_no_op(name, sandboxed_dirs):
+def test_lost_run_without_a_run_folder_is_a_no_op(name, wandb_dirs):
     """A trial that died before its tracker opened has no run to close."""
-    study_dir = sandboxed_dirs / "runs" / "contract"
+    study_dir = wandb_dirs / "runs" / "contract"
     finish_lost_run(READERS[name].cfg, run_id="contract/trial-9", study="contract", trial=9, study_dir=study_dir,
                     reason="worker lost")
     assert not study_dir.exists()

@@ -19,17 +19,6 @@ SCATTER = {"data": [{"type": "scatter", "mode": "markers", "x": [8, 16, 32], "y"
            "layout": {"title": {"text": "pass@1 by rank"}}}
 
 
-@pytest.fixture
-def wandb_dirs(tmp_path, monkeypatch) -> Path:
-    """Every place W&B writes (runs, cache, settings, artifact staging) inside tmp_path."""
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
-        (tmp_path / var.lower()).mkdir()
-        monkeypatch.setenv(var, str(tmp_path / var.lower()))
-    return tmp_path
-
-
 def _study(tmp_path: Path, **kw) -> str | None:
     report = tmp_path / "report.html"
     report.write_text("<html><body><h1>lora_rank</h1><p>3 trials</p></body></html>")
