@@ -100,7 +100,7 @@ def evaluate(raw: dict[str, Any], request: dict[str, Any], *, progress: bool) ->
     from harness.config import trial_config
     from harness.record import TrialRecord, write_json_atomic
     from harness.suites import base_scores
-    from harness.trial import evaluate_model
+    from harness.evaluation import evaluate_model
     from harness.worker import redacted_config
 
     cfg = trial_config(raw)

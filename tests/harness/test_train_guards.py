@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import pytest
 
 from harness.errors import TrialFailed
-from harness.train import _callbacks
+from harness.watch import watch_training
 
 
 def _watch(report=lambda step, loss: False, early_stopping=None, total_steps=100):
     rows = []
-    return _callbacks(record_row=rows.append, report=report, total_steps=total_steps, progress=False,
+    return watch_training(record_row=rows.append, report=report, total_steps=total_steps, progress=False,
                       early_stopping=early_stopping), rows
 
 
