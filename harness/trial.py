@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from common.files import write_json_atomic, write_text_atomic
 from harness.config import ObjectiveSpec, TrialConfig
 from harness.errors import TrialFailed
-from harness.record import TrialRecord, write_json_atomic, write_text_atomic
+from harness.record import TrialRecord
 from harness.threads import choose_threads
 from harness.tracking import NullTracker, Tracker, open_tracker
 from reports.diagnosis import diagnose, read_history
