@@ -229,7 +229,7 @@ def _train_and_evaluate_in(cfg: TrialConfig, *, record: TrialRecord, tracker, me
             tokens_per_s=round(result.tokens_per_s, 1),
             peak_memory_mb=result.peak_memory_mb,
         )
-    # the probe's time is its own phase, not training's (benchmarks/trial_breakdown.py)
+    # the probe's time is its own phase, not training's (perf/trial_breakdown.py)
     record.timings["train"] = round(record.timings["train"] - result.probe_seconds, 4)
     record.timings["probe"] = result.probe_seconds
     record.update(stop_reason=result.stop_reason, kept_step=result.kept_step, keep_reason=result.keep_reason)
