@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import TrialConfig
-from harness.record import TrialRecord, write_text_atomic
+from common.files import write_text_atomic
+from harness.record import TrialRecord
 
 __all__ = ["evaluate_model", "log_eval_tables", "open_trial_sandbox", "prompt_renderer"]
 

@@ -135,8 +135,8 @@ def _group_overrides(overrides: list[str]) -> list[str]:
 
 
 def _write_study_file(cfg: StudyConfig, base_overrides: list[str], study, fingerprint: str) -> None:
+    from common.files import write_json_atomic
     from harness.identity import CHANGES_ATTR, DEFINITION_ATTR
-    from harness.record import write_json_atomic
     from harness.study import redact_url, storage_url
 
     attrs = study.user_attrs

@@ -66,7 +66,7 @@ def enable_gradient_checkpointing(model) -> None:
     Non-reentrant checkpointing (``use_reentrant=False``): gradients reach the trainable parameters inside a layer
     even when nothing entering it requires grad, which is the case with PEFT adapters on a frozen base. transformers
     also hooks the input embeddings to require grad (``enable_input_require_grads``), which the reentrant variant
-    would need. Enabled here, not through TrainingArguments, so tests and benchmarks/bench_grad_checkpointing.py
+    would need. Enabled here, not through TrainingArguments, so tests and perf/bench_grad_checkpointing.py
     measure the very call trials make. Random ops (dropout) replay their RNG state in the recomputation.
     """
     base = _transformers_model(model)

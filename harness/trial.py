@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from common.files import write_json_atomic
 from harness.config import ObjectiveSpec, TrialConfig
 from harness.errors import TrialFailed
 from harness.evaluation import evaluate_model, log_eval_tables, open_trial_sandbox, prompt_renderer
-from harness.record import TrialRecord, write_json_atomic
+from harness.record import TrialRecord
 from harness.threads import choose_threads
 from harness.tracking import NullTracker, Tracker, open_tracker
 from reports.diagnosis import diagnose, read_history
@@ -248,7 +249,7 @@ class _Stages:
             )
             metrics.update(train_steps=result.steps, train_loss=result.train_loss, eval_loss=result.eval_loss,
                            tokens_per_s=round(result.tokens_per_s, 1), peak_memory_mb=result.peak_memory_mb)
-        # the probe's time is its own phase, not training's (benchmarks/trial_breakdown.py)
+        # the probe's time is its own phase, not training's (perf/trial_breakdown.py)
         record.timings["train"] = round(record.timings["train"] - result.probe_seconds, 4)
         record.timings["probe"] = result.probe_seconds
         record.update(stop_reason=result.stop_reason, kept_step=result.kept_step, keep_reason=result.keep_reason)
