@@ -9,7 +9,6 @@ value is (``report_on``: the eval loss, or the probe's pass@1; docs/probe.md).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import traceback
@@ -277,11 +276,10 @@ def _render(template: str, tokenizer) -> Callable[[str], str]:
 def _make_probe(cfg: TrialConfig, *, model, tokenizer, template: str, sandbox, record: TrialRecord):
     """The probe (harness.probe) with the trial's generation settings and sandbox; each call's
     sample generations are appended to ``probe_samples.jsonl`` (raw; escaped where shown)."""
-    from evaluators.generate import GenerationSettings
     from harness.probe import Probe
 
     probe = Probe(cfg.train.probe, model=model, tokenizer=tokenizer,
-                  settings=GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed, engine=cfg.eval.engine),
+                  settings=cfg.eval.generation,
                   sandbox=sandbox, timeout_s=cfg.eval.timeout_s, format_prompt=_render(template, tokenizer),
                   add_special_tokens=template != "tokenizer")
     record.update(probe=probe.description)
@@ -349,10 +347,9 @@ def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record:
 
     from evaluators.benchmarks import load_benchmark
     from evaluators.evaluate import generate_samples, write_results
-    from evaluators.generate import GenerationSettings
     from evaluators.scoring import score
 
-    settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed, engine=cfg.eval.engine)
+    settings = cfg.eval.generation
     render_prompt = _render(template, tokenizer)
     metrics: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
