@@ -7,7 +7,6 @@ A saved adapter scored later goes through exactly what its trial went through.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -33,10 +32,9 @@ def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record:
 
     from evaluators.benchmarks import load_benchmark
     from evaluators.evaluate import generate_samples, write_results
-    from evaluators.generate import GenerationSettings
     from evaluators.scoring import score
 
-    settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed, engine=cfg.eval.engine)
+    settings = cfg.eval.generation
     render_prompt = prompt_renderer(template, tokenizer)
     metrics: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.config import TrainConfig
+from harness.train_config import TrainConfig
 from harness.errors import ConfigError, TrialFailed
 from harness.watch import watch_training
 

@@ -9,7 +9,6 @@ value is (``report_on``: the eval loss, or the probe's pass@1; docs/probe.md).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import traceback
 from collections.abc import Callable, Sequence
@@ -18,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from common.files import write_json_atomic
-from harness.config import ObjectiveSpec, TrialConfig
+from harness.config import TrialConfig
+from harness.study_config import ObjectiveSpec
 from harness.errors import TrialFailed
 from harness.evaluation import evaluate_model, log_eval_tables, open_trial_sandbox, prompt_renderer
 from harness.record import TrialRecord
@@ -291,11 +291,10 @@ class _Stages:
 def _make_probe(cfg: TrialConfig, *, model, tokenizer, template: str, sandbox, record: TrialRecord):
     """The probe (harness.probe) with the trial's generation settings and sandbox; each call's
     sample generations are appended to ``probe_samples.jsonl`` (raw; escaped where shown)."""
-    from evaluators.generate import GenerationSettings
     from harness.probe import Probe
 
     probe = Probe(cfg.train.probe, model=model, tokenizer=tokenizer,
-                  settings=GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed, engine=cfg.eval.engine),
+                  settings=cfg.eval.generation,
                   sandbox=sandbox, timeout_s=cfg.eval.timeout_s, format_prompt=prompt_renderer(template, tokenizer),
                   add_special_tokens=template != "tokenizer")
     record.update(probe=probe.description)

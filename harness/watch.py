@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import TrialFailed
 
 if TYPE_CHECKING:
-    from harness.config import EarlyStoppingConfig
+    from harness.train_config import EarlyStoppingConfig
 
 __all__ = ["watch_training"]
 

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import CONF_DIR, StudyConfig, compose, study_config, trial_config
+from harness.config import CONF_DIR, compose, study_config, trial_config
 from harness.errors import ConfigError, TrialFailed
+from harness.study_config import StudyConfig
 
 __all__ = ["run_worker", "worker_main", "open_study", "storage_call", "trial_line", "STOP_ATTR"]
 

@@ -10,10 +10,10 @@ against every entry of ``ENGINES``.
 
 from __future__ import annotations
 
-from evaluators.engines._base import Engine, GenerationSettings, StopCheck, choose_tokens, row_uniforms, truncate_at_stop
+from evaluators.engines._base import Engine, GenerationSettings, SettingsError, StopCheck, choose_tokens, row_uniforms, truncate_at_stop
 from evaluators.engines.hf import HFEngine
 from evaluators.engines.hf_generate import HFGenerateEngine
 
-__all__ = ["ENGINES", "Engine", "GenerationSettings", "StopCheck", "choose_tokens", "row_uniforms", "truncate_at_stop"]
+__all__ = ["ENGINES", "Engine", "GenerationSettings", "SettingsError", "StopCheck", "choose_tokens", "row_uniforms", "truncate_at_stop"]
 
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (HFEngine(), HFGenerateEngine())}

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from harness.launch._base import LaunchOutcome, Launcher, WorkerJob
+from harness.launch._base import LaunchOutcome, Launcher, LauncherConfig, WorkerJob
 
-__all__ = ["LAUNCHERS", "LaunchOutcome", "Launcher", "WorkerJob", "get_launcher"]
+__all__ = ["LAUNCHERS", "LaunchOutcome", "Launcher", "LauncherConfig", "WorkerJob", "get_launcher"]
 
 
 def _local():

@@ -7,10 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.config import ProbeConfig, study_config, trial_config
+from harness.config import study_config, trial_config
 from harness.errors import ConfigError
 from harness.keep import Keeper
 from harness.probe import ProbeScore, escape_text, load_probe_set, paired_gain, standard_error
+from harness.train_config import ProbeConfig
 from harness.watch import watch_training
 
 

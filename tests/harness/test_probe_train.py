@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import TrainConfig
+from harness.train_config import TrainConfig
 from harness.probe import ProbeScore, standard_error
 from harness.train import Optimization, TrainData, TrainHooks, train
 

@@ -42,7 +42,7 @@ def test_pruner_answer_stops_training_and_each_step_is_reported_once():
 
 
 def test_early_stopping_waits_patience_evaluations_without_a_gain_larger_than_min_delta():
-    from harness.config import EarlyStoppingConfig
+    from harness.train_config import EarlyStoppingConfig
 
     watch, _ = _watch(early_stopping=EarlyStoppingConfig(patience=2, min_delta=0.01))
     control = SimpleNamespace(should_training_stop=False)
