@@ -42,7 +42,7 @@ def _cfg(**overrides) -> TrainConfig:
 def _train(model, cfg: TrainConfig, tmp_path, *, data=None, report=lambda step, loss: False):
     """Train with harness.train.train as a trial does; returns (TrainResult, history rows, reported steps)."""
     from harness.data.collate import PaddingCollator
-    from harness.train import train
+    from harness.train import Optimization, TrainData, TrainHooks, train
 
     rows, reported = [], []
 
@@ -51,10 +51,10 @@ def _train(model, cfg: TrainConfig, tmp_path, *, data=None, report=lambda step, 
         return report(step, loss)
 
     torch.manual_seed(0)
-    result = train(model=model, tokenizer=None, train_data=data or _data(12), validation_data=_data(4, seed=1),
-                   collator=PaddingCollator(pad_token_id=0), cfg=cfg, learning_rate=cfg.learning_rate, seed=0,
-                   work_dir=tmp_path / "trainer", device="cpu", record_row=rows.append,
-                   report=report_and_record, progress=False)
+    result = train(model=model, data=TrainData(train=data or _data(12), validation=_data(4, seed=1),
+                                               collator=PaddingCollator(pad_token_id=0)),
+                   cfg=cfg, optimization=Optimization(learning_rate=cfg.learning_rate), seed=0, work_dir=tmp_path / "trainer",
+                   device="cpu", hooks=TrainHooks(record_row=rows.append, report=report_and_record, progress=False))
     return result, rows, reported
 
 
