@@ -40,6 +40,14 @@ in the sandbox should have sent (SIGKILL/SIGTERM while siblings were running), s
 fork bomb next to it, found *stopped* at its deadline (a sibling sent SIGSTOP), or running
 when the fork server died. A child killed or stopped *before* it started its program costs
 nothing but time: the program goes to another child.
+
+Why one file of about 770 lines (the project's modules are 100-400): this is the sandbox side
+of the trust boundary, and its correctness is a handful of invariants about one event loop:
+which child runs which job, who may reap whom, when a slot is clean again. ``Worker`` keeps
+them in one class, in sections that follow the protocol (plumbing, the fork server, children,
+scheduling, the main loop), so they are audited in one read. It is copied into the image as
+one stdlib-only script beside forkserver.py, and its bytes are part of the image's content
+hash; splitting it would move no responsibility out of it, only spread the audit over files.
 """
 
 from __future__ import annotations
