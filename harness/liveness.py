@@ -109,10 +109,10 @@ class Reaper:
 
     def reap(self) -> list[int]:
         """Fail and settle every lost trial; returns their numbers."""
-        from harness import worker
+        from harness import study as study_module
 
         before = len(self.reaped)
-        if time.time() - worker.LAST_OUTAGE_END < self.cfg.grace_s:
+        if time.time() - study_module.LAST_OUTAGE_END < self.cfg.grace_s:
             # this worker just got the storage back: the others' beats may not have resumed yet,
             # and their trials would look lost although their workers are alive
             return []

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
-__all__ = ["main", "status"]
+__all__ = ["main", "status", "trial_line"]
 
 
 def status(overrides: list[str]) -> int:
     from harness.config import compose, study_config
     from harness.errors import ConfigError
     from harness.sweep import _study_exists, quiet, summarize
-    from harness.worker import open_study, trial_line
+    from harness.study import open_study
 
     from harness.sweep import check_overrides
 
@@ -61,3 +63,35 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if (abs(v) < 1e-2 and v != 0) else f"{v:.4f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def trial_line(study_dir: Path, frozen) -> str:
+    from optuna.trial import TrialState
+
+    from harness.record import read_json
+
+    metrics = read_json(study_dir / f"trial-{frozen.number}" / "metrics.json")
+    manifest = read_json(study_dir / f"trial-{frozen.number}" / "manifest.json")
+    params = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in frozen.params.items())
+    wall = manifest.get("timings_s", {}).get("total")
+    tail = f"  ({params})" if params else ""
+    tail += f"  {wall:.1f} s" if wall else ""
+    if metrics.get("diagnosis"):
+        tail += f"  curves: {metrics['diagnosis']}"
+    if manifest.get("stop_reason") == "early_stopping":
+        tail += "  (early-stopped)"
+    if frozen.user_attrs.get("retry_of") is not None:
+        tail += f"  retry of trial {frozen.user_attrs['retry_of']}"
+    if frozen.state == TrialState.COMPLETE:
+        shown = [f"{k}={_fmt(v)}" for k, v in metrics.items()
+                 if "pass@" in k or k == "eval_loss" or (k.startswith("forgetting/") and not k.endswith(" 95% CI"))]
+        return f"[trial {frozen.number}] complete  {'  '.join(shown)}{tail}"
+    if frozen.state == TrialState.PRUNED:
+        return f"[trial {frozen.number}] pruned    {manifest.get('reason') or ''}{tail}"
+    return f"[trial {frozen.number}] FAILED    {manifest.get('reason') or frozen.user_attrs.get('reason') or 'see error.txt'}{tail}"

@@ -6,6 +6,9 @@ Everything here maps config values to Optuna objects; nothing here knows about t
 from __future__ import annotations
 
 import json
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,12 @@ from harness.errors import ConfigError
 
 __all__ = [
     "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "make_storage", "sample_params", "to_override",
-    "redact_url", "storage_url", "params_key",
+    "redact_url", "storage_url", "params_key", "open_study", "storage_call", "STOP_ATTR",
 ]
+
+STOP_ATTR = "harness:stop"  # set by a worker that saw a failure every trial would share
+_TRANSIENT_PATIENCE_S = 300
+LAST_OUTAGE_END = 0.0  # when this process last got the storage back after losing it
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "nsga2")
 PRUNERS = ("none", "median", "percentile", "hyperband", "successive_halving")
@@ -252,3 +259,61 @@ def params_key(params: dict[str, Any]) -> str:
 
 def config_groups(conf_dir: Path) -> set[str]:
     return {p.name for p in conf_dir.iterdir() if p.is_dir()}
+
+
+# -- storage access that survives a database restart ------------------------------------------
+
+
+def _transient(e: BaseException | None) -> bool:
+    """A lost connection (server restarting, network blip), here or under Optuna's wrapping."""
+    try:
+        import sqlalchemy.exc as sa
+    except ImportError:  # pragma: no cover - optuna depends on it
+        return isinstance(e, OSError)
+    seen = 0
+    while e is not None and seen < 5:  # optuna re-raises as StorageInternalError from the SQLAlchemy error
+        if isinstance(e, (sa.OperationalError, sa.InterfaceError)):
+            return True
+        if isinstance(e, sa.DBAPIError) and getattr(e, "connection_invalidated", False):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
+def storage_call(fn: Callable[..., Any], *args: Any, what: str, patience: float = _TRANSIENT_PATIENCE_S, **kwargs: Any) -> Any:
+    """Call ``fn``, retrying with backoff while the storage is unreachable (up to ``patience`` s)."""
+    global LAST_OUTAGE_END
+    deadline, delay, told = time.time() + patience, 0.5, False
+    while True:
+        try:
+            value = fn(*args, **kwargs)
+            if told:
+                LAST_OUTAGE_END = time.time()
+            return value
+        except Exception as e:  # noqa: BLE001 - only transient storage errors are retried
+            if not _transient(e) or time.time() > deadline:
+                raise
+            if not told:
+                first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+                print(f"storage unreachable during {what} ({first}); retrying for up to {patience:.0f} s", file=sys.stderr, flush=True)
+                told = True
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def open_study(cfg: StudyConfig, *, per_trial_seed: bool = True):
+    """(optuna study, reaper) on the configured storage; the study is created when missing."""
+    import optuna
+
+    from harness.liveness import Reaper
+
+    reaper = Reaper(cfg, None)
+    storage = make_storage(cfg, on_stale=reaper.on_stale)
+    study = storage_call(
+        optuna.create_study,
+        storage=storage, sampler=make_sampler(cfg, per_trial_seed=per_trial_seed), pruner=make_pruner(cfg),
+        study_name=cfg.name, directions=[o.direction for o in cfg.objectives], load_if_exists=True,
+        what="opening the study",
+    )
+    reaper.study = study
+    return study, reaper

@@ -226,7 +226,7 @@ def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
     from harness.identity import StudyMismatch, adopt_definition, definition
     from harness.launch import WorkerJob, get_launcher
     from harness.preflight import PreflightFailed, preflight
-    from harness.worker import STOP_ATTR, open_study, storage_call
+    from harness.study import STOP_ATTR, open_study, storage_call
 
     started = time.time()
     try:

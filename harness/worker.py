@@ -28,19 +28,17 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.config import CONF_DIR, compose, study_config, trial_config
 from harness.errors import ConfigError, TrialFailed
+from harness.status import trial_line
+from harness.study import STOP_ATTR, open_study, storage_call
 from harness.study_config import StudyConfig
 
-__all__ = ["run_worker", "worker_main", "open_study", "storage_call", "trial_line", "STOP_ATTR"]
+__all__ = ["run_worker", "worker_main"]
 
-STOP_ATTR = "harness:stop"  # set by a worker that saw a failure every trial would share
 MAX_COLLISIONS = 50  # consecutive duplicate samples before the search space counts as exhausted
-_TRANSIENT_PATIENCE_S = 300
-LAST_OUTAGE_END = 0.0  # when this process last got the storage back after losing it
 
 
 class Preempted(KeyboardInterrupt):
@@ -54,100 +52,6 @@ class WorkerResult:
     ran: int = 0
     failed: int = 0
     stop_reason: str | None = None
-
-
-# -- storage access that survives a database restart ------------------------------------------
-
-
-def _transient(e: BaseException | None) -> bool:
-    """A lost connection (server restarting, network blip), here or under Optuna's wrapping."""
-    try:
-        import sqlalchemy.exc as sa
-    except ImportError:  # pragma: no cover - optuna depends on it
-        return isinstance(e, OSError)
-    seen = 0
-    while e is not None and seen < 5:  # optuna re-raises as StorageInternalError from the SQLAlchemy error
-        if isinstance(e, (sa.OperationalError, sa.InterfaceError)):
-            return True
-        if isinstance(e, sa.DBAPIError) and getattr(e, "connection_invalidated", False):
-            return True
-        e, seen = e.__cause__ or e.__context__, seen + 1
-    return False
-
-
-def storage_call(fn: Callable[..., Any], *args: Any, what: str, patience: float = _TRANSIENT_PATIENCE_S, **kwargs: Any) -> Any:
-    """Call ``fn``, retrying with backoff while the storage is unreachable (up to ``patience`` s)."""
-    global LAST_OUTAGE_END
-    deadline, delay, told = time.time() + patience, 0.5, False
-    while True:
-        try:
-            value = fn(*args, **kwargs)
-            if told:
-                LAST_OUTAGE_END = time.time()
-            return value
-        except Exception as e:  # noqa: BLE001 - only transient storage errors are retried
-            if not _transient(e) or time.time() > deadline:
-                raise
-            if not told:
-                first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-                print(f"storage unreachable during {what} ({first}); retrying for up to {patience:.0f} s", file=sys.stderr, flush=True)
-                told = True
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
-def open_study(cfg: StudyConfig, *, per_trial_seed: bool = True):
-    """(optuna study, reaper) on the configured storage; the study is created when missing."""
-    import optuna
-
-    from harness.liveness import Reaper
-    from harness.study import make_pruner, make_sampler, make_storage
-
-    reaper = Reaper(cfg, None)
-    storage = make_storage(cfg, on_stale=reaper.on_stale)
-    study = storage_call(
-        optuna.create_study,
-        storage=storage, sampler=make_sampler(cfg, per_trial_seed=per_trial_seed), pruner=make_pruner(cfg),
-        study_name=cfg.name, directions=[o.direction for o in cfg.objectives], load_if_exists=True,
-        what="opening the study",
-    )
-    reaper.study = study
-    return study, reaper
-
-
-# -- one line per finished trial ----------------------------------------------------------------
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}" if (abs(v) < 1e-2 and v != 0) else f"{v:.4f}".rstrip("0").rstrip(".")
-    return str(v)
-
-
-def trial_line(study_dir: Path, frozen) -> str:
-    from optuna.trial import TrialState
-
-    from harness.record import read_json
-
-    metrics = read_json(study_dir / f"trial-{frozen.number}" / "metrics.json")
-    manifest = read_json(study_dir / f"trial-{frozen.number}" / "manifest.json")
-    params = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in frozen.params.items())
-    wall = manifest.get("timings_s", {}).get("total")
-    tail = f"  ({params})" if params else ""
-    tail += f"  {wall:.1f} s" if wall else ""
-    if metrics.get("diagnosis"):
-        tail += f"  curves: {metrics['diagnosis']}"
-    if manifest.get("stop_reason") == "early_stopping":
-        tail += "  (early-stopped)"
-    if frozen.user_attrs.get("retry_of") is not None:
-        tail += f"  retry of trial {frozen.user_attrs['retry_of']}"
-    if frozen.state == TrialState.COMPLETE:
-        shown = [f"{k}={_fmt(v)}" for k, v in metrics.items()
-                 if "pass@" in k or k == "eval_loss" or (k.startswith("forgetting/") and not k.endswith(" 95% CI"))]
-        return f"[trial {frozen.number}] complete  {'  '.join(shown)}{tail}"
-    if frozen.state == TrialState.PRUNED:
-        return f"[trial {frozen.number}] pruned    {manifest.get('reason') or ''}{tail}"
-    return f"[trial {frozen.number}] FAILED    {manifest.get('reason') or frozen.user_attrs.get('reason') or 'see error.txt'}{tail}"
 
 
 # -- the loop -------------------------------------------------------------------------------------
@@ -223,111 +127,157 @@ def run_worker(raw: dict[str, Any], base_overrides: list[str], *, progress: bool
     trains and evaluates (``_run_one``); the storage benchmark passes one that does nothing."""
     import warnings
 
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
-    from harness.liveness import WORKER_ATTR, Heartbeat, worker_identity
-    from harness.record import mark_record
-    from harness.study import config_groups, params_key, sample_params
-
     warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
-    cfg = study_config(raw)
-    study, reaper = open_study(cfg)
-    storage = study._storage
-    groups = config_groups(CONF_DIR)
-    base_values = _base_values(raw, groups)
-    single = len(cfg.objectives) == 1
-    sign = _report_sign(cfg)
-    max_failures = cfg.max_failures if cfg.max_failures is not None else cfg.n_trials
-    max_trials = cfg.max_trials if cfg.max_trials is not None else 3 * cfg.n_trials
-    me = worker_identity()
-    labels = {"harness.study": cfg.name, "harness.host": me["host"], "harness.pid": str(me["pid"])}
-    result = WorkerResult()
-    collisions = 0
-    reaper.reap_containers()
+    return _WorkerLoop(study_config(raw), raw, base_overrides, progress=progress, runner=runner or _run_one).run()
 
-    while True:
-        # 1. stop?
-        complete, running = storage_call(_progress, study, what="counting trials")
-        flagged = storage_call(lambda: study.user_attrs.get(STOP_ATTR), what="reading the study")
-        if complete >= cfg.n_trials:
-            break
-        if flagged:
-            result.stop_reason = flagged
-            break
-        if complete + len(running) >= cfg.n_trials:
-            # enough trials are running to finish the study: wait for them (one may fail or be lost)
-            storage_call(reaper.reap, what="looking for lost workers")
-            time.sleep(min(2.0, cfg.heartbeat_s))
-            continue
-        if result.failed >= max_failures:
-            result.stop_reason = f"{result.failed} failed trials in this worker (study.max_failures={max_failures})"
-            break
-        if result.ran >= max_trials:
-            result.stop_reason = f"{result.ran} trials in this worker (study.max_trials={max_trials}) without reaching n_trials complete"
-            break
-        # 2. settle the trials of lost workers
-        storage_call(reaper.reap, what="looking for lost workers")
-        # 3. ask and claim
-        trial = storage_call(study.ask, what="asking for a trial")
-        with Heartbeat(storage, trial._trial_id, cfg.heartbeat_s):
-            params, overrides = sample_params(trial, cfg.search_space, base=base_values, groups=groups)
-            retry_of = trial.user_attrs.get("retry_of")
-            storage_call(trial.set_user_attr, WORKER_ATTR, me, what="claiming the trial")
-            storage_call(trial.set_user_attr, "overrides", overrides, what="claiming the trial")
-            key = params_key(params)
-            if retry_of is None:
-                storage_call(trial.set_user_attr, "config_key", key, what="claiming the configuration")
-                dup = storage_call(_duplicate_of, study, trial.number, key, what="checking the claim")
-                if dup is not None:
-                    storage_call(trial.set_user_attr, "discarded", f"duplicate of trial {dup}", what="discarding")
-                    storage_call(study.tell, trial, state=TrialState.FAIL, skip_if_finished=True, what="discarding")
-                    collisions += 1
-                    if collisions >= MAX_COLLISIONS:
-                        result.stop_reason = f"search space exhausted: {MAX_COLLISIONS} samples in a row repeated configurations already run"
-                        storage_call(study.set_user_attr, STOP_ATTR, result.stop_reason, what="flagging the stop")
+
+class _WorkerLoop:
+    """One worker's loop: 1. stop? 2. settle lost workers' trials 3. ask and claim 4. run and tell.
+    Every storage call goes through :func:`storage_call` (retried while the database is away)."""
+
+    def __init__(self, cfg: StudyConfig, raw: dict[str, Any], base_overrides: list[str], *, progress: bool,
+                 runner: Callable[..., tuple]) -> None:
+        from harness.liveness import worker_identity
+        from harness.study import config_groups
+
+        self.cfg, self.base_overrides, self.progress, self.runner = cfg, base_overrides, progress, runner
+        self.study, self.reaper = open_study(cfg)
+        self.storage = self.study._storage
+        self.groups = config_groups(CONF_DIR)
+        self.base_values = _base_values(raw, self.groups)
+        self.single = len(cfg.objectives) == 1
+        self.sign = _report_sign(cfg)
+        self.max_failures = cfg.max_failures if cfg.max_failures is not None else cfg.n_trials
+        self.max_trials = cfg.max_trials if cfg.max_trials is not None else 3 * cfg.n_trials
+        self.me = worker_identity()
+        self.labels = {"harness.study": cfg.name, "harness.host": self.me["host"], "harness.pid": str(self.me["pid"])}
+        self.result = WorkerResult()
+        self.collisions = 0
+
+    def run(self) -> WorkerResult:
+        from optuna.trial import TrialState
+
+        from harness.liveness import Heartbeat
+
+        self.reaper.reap_containers()
+        while True:
+            go = self._go_on()  # 1. stop?
+            if go is None:
+                continue
+            if not go:
+                break
+            storage_call(self.reaper.reap, what="looking for lost workers")  # 2. settle the trials of lost workers
+            trial = storage_call(self.study.ask, what="asking for a trial")  # 3. ask and claim
+            with Heartbeat(self.storage, trial._trial_id, self.cfg.heartbeat_s):
+                claim = self._claim(trial)
+                if claim is None:
+                    if self.result.stop_reason:
                         break
                     continue
-            collisions = 0
-            if retry_of is None:
-                complete, running = storage_call(_progress, study, what="counting trials")
-                if trial.number not in running[: max(0, cfg.n_trials - complete)]:
-                    # another worker started the last needed trial at the same moment: leave it to them
-                    storage_call(trial.set_user_attr, "discarded", "not needed: n_trials were already running", what="discarding")
-                    storage_call(study.tell, trial, state=TrialState.FAIL, skip_if_finished=True, what="discarding")
-                    continue
-            result.ran += 1
-            # 4. run and tell
-            state, values, reason, systemic = (runner or _run_one)(
-                trial, cfg=cfg, raw_overrides=base_overrides + overrides, params=params, single=single, sign=sign,
-                progress=progress, labels={**labels, "harness.trial": str(trial.number)},
-                facts={"worker": me, **({"retry_of": retry_of, "retry_attempt": trial.user_attrs.get("retry_attempt")} if retry_of is not None else {})},
-            )
-            try:
-                if reason:
-                    storage_call(trial.set_user_attr, "reason", reason[:500], what="recording the reason")
-                if state == TrialState.COMPLETE:
-                    storage_call(study.tell, trial, values[0] if single else values, skip_if_finished=True, what="telling the result")
-                else:
-                    storage_call(study.tell, trial, state=state, skip_if_finished=True, what="telling the result")
-            except UpdateFinishedTrialError:
-                pass  # finished already: by our own retried tell, or by a reaper (checked below)
-            finished = storage_call(storage.get_trial, trial._trial_id, what="reading the trial")
-            if finished.state != state:
-                # another worker failed this trial as lost while it ran (beats delayed past the grace
-                # period): Optuna's FAIL stands, and the record must say so. (A tell whose commit went
-                # through before the connection dropped is retried, refused, and lands here agreeing.)
-                mark_record(cfg.dir / f"trial-{trial.number}", study=cfg.name, number=trial.number, status="failed",
-                            reason="worker lost: heartbeat delayed past study.grace_s; its result was discarded")
-                state = finished.state
-        print(trial_line(cfg.dir, finished), flush=True)
-        if state == TrialState.FAIL:
-            result.failed += 1
-            if systemic:
-                result.stop_reason = f"every trial would fail this way: {reason}"
-                storage_call(study.set_user_attr, STOP_ATTR, result.stop_reason, what="flagging the stop")
-                break
-    return result
+                params, overrides, retry_of = claim
+                self.result.ran += 1
+                # 4. run and tell
+                facts = {"worker": self.me, **({"retry_of": retry_of, "retry_attempt": trial.user_attrs.get("retry_attempt")}
+                                               if retry_of is not None else {})}
+                state, values, reason, systemic = self.runner(
+                    trial, cfg=self.cfg, raw_overrides=self.base_overrides + overrides, params=params, single=self.single,
+                    sign=self.sign, progress=self.progress, labels={**self.labels, "harness.trial": str(trial.number)}, facts=facts,
+                )
+                state, finished = self._tell(trial, state, values, reason)
+            print(trial_line(self.cfg.dir, finished), flush=True)
+            if state == TrialState.FAIL:
+                self.result.failed += 1
+                if systemic:
+                    self.result.stop_reason = f"every trial would fail this way: {reason}"
+                    storage_call(self.study.set_user_attr, STOP_ATTR, self.result.stop_reason, what="flagging the stop")
+                    break
+        return self.result
+
+    def _go_on(self) -> bool | None:
+        """True: ask for a trial; False: stop (``result.stop_reason`` says why, unless the study is done);
+        None: enough trials are running to finish the study, so wait for them (one may fail or be lost)."""
+        cfg, result = self.cfg, self.result
+        complete, running = storage_call(_progress, self.study, what="counting trials")
+        flagged = storage_call(lambda: self.study.user_attrs.get(STOP_ATTR), what="reading the study")
+        if complete >= cfg.n_trials:
+            return False
+        if flagged:
+            result.stop_reason = flagged
+            return False
+        if complete + len(running) >= cfg.n_trials:
+            storage_call(self.reaper.reap, what="looking for lost workers")
+            time.sleep(min(2.0, cfg.heartbeat_s))
+            return None
+        if result.failed >= self.max_failures:
+            result.stop_reason = f"{result.failed} failed trials in this worker (study.max_failures={self.max_failures})"
+            return False
+        if result.ran >= self.max_trials:
+            result.stop_reason = f"{result.ran} trials in this worker (study.max_trials={self.max_trials}) without reaching n_trials complete"
+            return False
+        return True
+
+    def _claim(self, trial) -> tuple[dict[str, Any], list[str], Any] | None:
+        """Sample the trial's parameters and claim it: (params, overrides, retry_of), or None when it was
+        discarded (a configuration already run, or not needed); ``result.stop_reason`` is set when the
+        search space is exhausted."""
+        from optuna.trial import TrialState
+
+        from harness.liveness import WORKER_ATTR
+        from harness.study import params_key, sample_params
+
+        cfg, study = self.cfg, self.study
+        params, overrides = sample_params(trial, cfg.search_space, base=self.base_values, groups=self.groups)
+        retry_of = trial.user_attrs.get("retry_of")
+        storage_call(trial.set_user_attr, WORKER_ATTR, self.me, what="claiming the trial")
+        storage_call(trial.set_user_attr, "overrides", overrides, what="claiming the trial")
+        if retry_of is not None:
+            self.collisions = 0
+            return params, overrides, retry_of
+        storage_call(trial.set_user_attr, "config_key", params_key(params), what="claiming the configuration")
+        dup = storage_call(_duplicate_of, study, trial.number, params_key(params), what="checking the claim")
+        if dup is not None:
+            storage_call(trial.set_user_attr, "discarded", f"duplicate of trial {dup}", what="discarding")
+            storage_call(study.tell, trial, state=TrialState.FAIL, skip_if_finished=True, what="discarding")
+            self.collisions += 1
+            if self.collisions >= MAX_COLLISIONS:
+                self.result.stop_reason = f"search space exhausted: {MAX_COLLISIONS} samples in a row repeated configurations already run"
+                storage_call(study.set_user_attr, STOP_ATTR, self.result.stop_reason, what="flagging the stop")
+            return None
+        self.collisions = 0
+        complete, running = storage_call(_progress, study, what="counting trials")
+        if trial.number not in running[: max(0, cfg.n_trials - complete)]:
+            # another worker started the last needed trial at the same moment: leave it to them
+            storage_call(trial.set_user_attr, "discarded", "not needed: n_trials were already running", what="discarding")
+            storage_call(study.tell, trial, state=TrialState.FAIL, skip_if_finished=True, what="discarding")
+            return None
+        return params, overrides, None
+
+    def _tell(self, trial, state, values, reason: str | None):
+        """Tell Optuna the trial's result; returns (the state that stands, the finished trial)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        from harness.record import mark_record
+
+        cfg, study = self.cfg, self.study
+        try:
+            if reason:
+                storage_call(trial.set_user_attr, "reason", reason[:500], what="recording the reason")
+            if state == TrialState.COMPLETE:
+                storage_call(study.tell, trial, values[0] if self.single else values, skip_if_finished=True, what="telling the result")
+            else:
+                storage_call(study.tell, trial, state=state, skip_if_finished=True, what="telling the result")
+        except UpdateFinishedTrialError:
+            pass  # finished already: by our own retried tell, or by a reaper (checked below)
+        finished = storage_call(self.storage.get_trial, trial._trial_id, what="reading the trial")
+        if finished.state != state:
+            # another worker failed this trial as lost while it ran (beats delayed past the grace
+            # period): Optuna's FAIL stands, and the record must say so. (A tell whose commit went
+            # through before the connection dropped is retried, refused, and lands here agreeing.)
+            mark_record(cfg.dir / f"trial-{trial.number}", study=cfg.name, number=trial.number, status="failed",
+                        reason="worker lost: heartbeat delayed past study.grace_s; its result was discarded")
+            state = finished.state
+        return state, finished
 
 
 def _run_one(trial, *, cfg: StudyConfig, raw_overrides: list[str], params: dict[str, Any], single: bool, sign: float,

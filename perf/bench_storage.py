@@ -167,7 +167,7 @@ def _worker(overrides: list[str], pg_url: str | None, ready, go, results) -> Non
 
 def _open(overrides: list[str]):
     from harness.config import compose, study_config
-    from harness.worker import open_study
+    from harness.study import open_study
 
     cfg = study_config(compose(overrides))
     study, _ = open_study(cfg)

@@ -24,7 +24,7 @@ __all__ = ["LocalLauncher"]
 def _study_done(job: WorkerJob) -> bool:
     from optuna.trial import TrialState
 
-    from harness.worker import STOP_ATTR, open_study, storage_call
+    from harness.study import STOP_ATTR, open_study, storage_call
 
     study, _ = open_study(job.study)
     complete = storage_call(study.get_trials, deepcopy=False, states=(TrialState.COMPLETE,), what="counting trials")

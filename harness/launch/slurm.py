@@ -82,7 +82,8 @@ class SlurmLauncher:
 
     def _follow(self, job: WorkerJob, jobs) -> None:
         """Wait for the array, printing one line per trial as the storage reports it finished."""
-        from harness.worker import open_study, storage_call, trial_line
+        from harness.status import trial_line
+        from harness.study import open_study, storage_call
 
         study, _ = open_study(job.study)
         seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}

@@ -31,7 +31,7 @@ def start_sweep(*args: str, env: dict | None = None) -> subprocess.Popen:
 def study_trials(overrides: list[str], env: dict | None = None):
     """The Optuna trials of the study these overrides name (read in this process)."""
     from harness.config import compose, study_config
-    from harness.worker import open_study
+    from harness.study import open_study
 
     saved = dict(os.environ)
     os.environ.update(env or {})

@@ -57,7 +57,7 @@ def test_same_name_other_definition_is_refused_before_anything_runs(tmp_path, co
 
     from harness.config import study_config
     from harness.sweep import run_sweep
-    from harness.worker import open_study
+    from harness.study import open_study
 
     first = SMOKE + [f"runs_dir={tmp_path}"]
     raw = compose(first)

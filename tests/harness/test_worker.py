@@ -38,7 +38,7 @@ def _worker(overrides: list[str], space: dict | None) -> str | None:
 
 def run_workers(n: int, overrides: list[str], space: dict | None = None) -> list[str | None]:
     from harness.config import study_config
-    from harness.worker import open_study
+    from harness.study import open_study
 
     open_study(study_config(_raw(overrides, space)))  # the sweep entry creates the study before launching
     with mp.get_context("spawn").Pool(n) as pool:
@@ -47,7 +47,7 @@ def run_workers(n: int, overrides: list[str], space: dict | None = None) -> list
 
 def _trials(overrides: list[str], space=None):
     from harness.config import study_config
-    from harness.worker import open_study
+    from harness.study import open_study
 
     study, _ = open_study(study_config(_raw(overrides, space)))
     return study.get_trials(deepcopy=False)
@@ -95,7 +95,7 @@ def test_a_lost_trial_is_failed_recorded_and_retried(tmp_path):
     from harness.config import study_config
     from harness.liveness import LEASE_ATTR
     from harness.record import TrialRecord
-    from harness.worker import open_study
+    from harness.study import open_study
 
     overrides = SMOKE + [f"runs_dir={tmp_path}", "storage=journal", "study.n_trials=3", "study.heartbeat_s=1", "study.grace_s=2"]
     cfg = study_config(_raw(overrides, None))
