@@ -83,7 +83,7 @@ class Keeper:
             self._drop()
             return Kept(final_step, reason, last_loss, last_probe, restored=False)
         later = ""
-        if self.policy == "best_probe" and last_probe is not None:
+        if self.policy == "best_probe" and last_probe is not None and self.probe is not None:
             gain, se = paired_gain(self.probe.per_task, last_probe.per_task)
             later = f"; the final step's pass@1 {last_probe.pass_at_1:.3f} ({gain:+.3f}, se {se:.3f}) did not beat it by more than its noise"
         elif self.policy == "best_eval_loss" and last_loss is not None:
@@ -112,11 +112,14 @@ class Keeper:
     def _restore(self) -> None:
         import torch
 
-        state = self._state
-        if isinstance(state, Path):
+        state: dict[str, Any]
+        if isinstance(self._state, Path):
             from safetensors.torch import load_file
 
-            state = load_file(str(state))
+            state = load_file(str(self._state))
+        else:
+            assert self._state is not None  # _restore follows a _save
+            state = self._state
         with torch.no_grad():
             for n, p in self._trainable():
                 p.copy_(state[n].to(p.device))

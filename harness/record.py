@@ -49,7 +49,7 @@ def environment_facts() -> dict[str, Any]:
     """Versions and hardware, computed once per process."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("torch", "transformers", "peft", "accelerate", "optuna", "hydra-core", "wandb", "datasets", "bitsandbytes", "lm-eval"):
         try:
             versions[pkg] = version(pkg)

@@ -87,7 +87,7 @@ def check_type(key: str, value: Any, tp: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(key, value, "expected a mapping")
         return dict(value)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return value if isinstance(value, tp) else from_dict(tp, value, key)
     if tp is bool:
         if not isinstance(value, bool):
@@ -118,7 +118,7 @@ def from_dict(cls: type[T], data: Any, prefix: str) -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(prefix, data, f"expected a mapping of {cls.__name__} fields")
     hints = typing.get_type_hints(cls)
-    fields = [f for f in dataclasses.fields(cls) if f.init]
+    fields = [f for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]  # T is a dataclass (checked by fields())
     names = {f.name for f in fields}
     unknown = sorted(set(data) - names)
     if unknown:

@@ -110,7 +110,7 @@ def _make_sampler(study: StudyConfig, seed: int | None):
         opts["seed"] = seed
     try:
         if name == "grid":
-            grid = {p.key: list(p.choices) for p in study.search_space if p.type == "categorical" and not p.when}
+            grid = {p.key: list(p.choices or ()) for p in study.search_space if p.type == "categorical" and not p.when}
             if not grid:
                 raise ConfigError("study.sampler.name", "grid", "needs at least one unconditional categorical parameter")
             unknown = set(opts) - {"seed"}
@@ -241,8 +241,10 @@ def sample_params(trial, space: tuple[ParamSpec, ...], *, base: dict[str, Any], 
         if p.when and not _condition_holds(p.when, params, base):
             continue
         if p.type == "categorical":
-            params[p.key] = trial.suggest_categorical(p.key, list(p.choices))
-        elif p.type == "int":
+            params[p.key] = trial.suggest_categorical(p.key, list(p.choices or ()))
+            continue
+        assert p.low is not None and p.high is not None  # ParamSpec: a number range has both
+        if p.type == "int":
             params[p.key] = trial.suggest_int(p.key, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
         else:
             params[p.key] = trial.suggest_float(p.key, p.low, p.high, step=p.step, log=p.log)

@@ -61,7 +61,7 @@ def validate(raw: dict[str, Any], base_overrides: list[str]) -> StudyConfig:
             raise ConfigError("study.objectives[].metric", o.metric, f"expected one of {sorted(known)}")
     groups = config_groups(CONF_DIR)
     for p in study.search_space:
-        values = list(p.choices) if p.type == "categorical" else [p.low, p.high]
+        values: list[Any] = list(p.choices or ()) if p.type == "categorical" else [p.low, p.high]
         if p.type == "int":
             values = [int(v) for v in values]
         # put the trial in a state where the parameter applies (its `when` groups chosen)

@@ -25,11 +25,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.train_config import TrainConfig
 from harness.errors import ConfigError, TrialFailed
 from harness.watch import watch_training
+
+if TYPE_CHECKING:
+    from harness.probe import ProbeScore
 
 __all__ = ["Optimization", "TrainData", "TrainHooks", "TrainPlan", "TrainResult", "disable_gradient_checkpointing",
            "enable_gradient_checkpointing", "plan_steps", "resolve_device", "train"]
@@ -52,7 +55,11 @@ def plan_steps(cfg: TrainConfig, *, n_examples: int) -> TrainPlan:
     6 decimals first: 0.1 x 30 is 3.0000000000000004 in floating point, and that is 3 steps, not 4.)"""
     batches = math.ceil(n_examples / cfg.batch_size)
     per_epoch = max(1, math.ceil(batches / cfg.gradient_accumulation_steps))
-    steps = math.ceil(round(cfg.epochs * per_epoch, 6)) if cfg.epochs is not None else int(cfg.max_steps)
+    if cfg.epochs is not None:
+        steps = math.ceil(round(cfg.epochs * per_epoch, 6))
+    else:
+        assert cfg.max_steps is not None  # TrainConfig: exactly one of the two is set
+        steps = cfg.max_steps
     return TrainPlan(max_steps=steps, steps_per_epoch=per_epoch, epochs=steps / per_epoch)
 
 
@@ -93,7 +100,7 @@ class TrainResult:
     stop_reason: str  # "max_steps" | "early_stopping" | "pruned"
     kept_step: int | None = None  # the step whose weights the model holds now (train.keep)
     keep_reason: str | None = None
-    probe: object | None = None  # the kept step's ProbeScore, when the probe ran there
+    probe: ProbeScore | None = None  # the kept step's score, when the probe ran there
     probe_seconds: float = 0.0  # time in the probe (not in train_seconds)
 
 

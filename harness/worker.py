@@ -103,11 +103,14 @@ def _systemic(e: BaseException) -> bool:
     from harness.errors import DataError
 
     cause = e.__cause__ or e.__context__ or e
+    kinds: tuple[type[BaseException], ...] = (DataError, OSError, ImportError)
     try:
         from evaluators.sandbox import SandboxError
+
+        kinds += (SandboxError,)
     except ImportError:  # pragma: no cover
-        SandboxError = ()  # type: ignore[assignment]
-    return isinstance(cause, (DataError, OSError, ImportError, SandboxError))
+        pass
+    return isinstance(cause, kinds)
 
 
 def redacted_config(resolved: dict[str, Any]) -> dict[str, Any]:

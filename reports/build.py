@@ -142,7 +142,7 @@ def _problems(trials: list[dict[str, Any]], ranked: list[int], benchmark: str, b
     if not top:
         return {"benchmark": benchmark, "trials": [], "problems": [], "rates": [], "diff": None}
     problems = sorted(set().union(*(rates[n] for n in top)))
-    matrix = {"benchmark": benchmark, "trials": top, "problems": problems,
+    matrix: dict[str, Any] = {"benchmark": benchmark, "trials": top, "problems": problems,
               "rates": [[rates[n].get(p) for p in problems] for n in top]}
     best = top[0]
     if baseline is not None:
@@ -269,7 +269,7 @@ def collect(study_dir: Path, *, baseline: Path | None = None) -> tuple[dict[str,
     figures.update(importance=fig.importance_figure(importances), history=fig.history_figure(trials, objective=objective, maximize=maximize),
                    problems=fig.problems_figure(problems) if benchmark else None,
                    **{f"curve_{m}": fig.curves_figure(curves, m) for m in fig.CURVE_METRICS})
-    figures = {k: v for k, v in figures.items() if v is not None}
+    shown: dict[str, dict[str, Any]] = {k: v for k, v in figures.items() if v is not None}
     complete = [t for t in trials if t["status"] == "complete"]
     objective_values = [t["metrics"][objective] for t in complete if isinstance(t["metrics"].get(objective), (int, float))]
     data = {
@@ -283,9 +283,9 @@ def collect(study_dir: Path, *, baseline: Path | None = None) -> tuple[dict[str,
         "diagnoses": {str(t["trial"]): {"verdict": t["diagnosis"], "evidence": t["diagnosis_evidence"]} for t in trials},
         "problems": problems, "samples": _samples(trials, problems) if benchmark else [],
         "provenance": _provenance(trials),
-        "figures": figures,
+        "figures": shown,
     }
-    return _finite(data), figures, skipped
+    return _finite(data), shown, skipped
 
 
 def build_report(study_dir: Path, *, baseline: Path | None = None, out: Path | None = None) -> Report:

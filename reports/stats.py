@@ -24,6 +24,7 @@ Bounds on the drop, one-sided at level ``1 - alpha`` each (docs/gate.md):
 from __future__ import annotations
 
 import math
+from typing import Any
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -107,7 +108,7 @@ def compare_paired(
     binary = all(v in (0, 1, True, False) for t in tasks for v in (*baseline[t], *candidate[t]))
     worse = [t for t, x in zip(tasks, d) if x > 0]
     better = [t for t, x in zip(tasks, d) if x < 0]
-    common = dict(margin=margin, n_problems=n, samples_baseline=nb, samples_candidate=ncand, baseline=sum(rb) / n,
+    common: dict[str, Any] = dict(margin=margin, n_problems=n, samples_baseline=nb, samples_candidate=ncand, baseline=sum(rb) / n,
                   candidate=sum(rc) / n, drop=drop, worse=worse, better=better)
     if binary and nb == nb_max == 1 and all(len(candidate[t]) == 1 for t in tasks):
         b, c = len(worse), len(better)

@@ -125,8 +125,8 @@ def instances(split: str | None = None, families: Sequence[str] | None = None) -
     return out
 
 
-def records(split: str = "train", families: Sequence[str] | None = None) -> list[dict]:
-    """Training records in prompt/completion format."""
+def records(split: str | None = "train", families: Sequence[str] | None = None) -> list[dict]:
+    """Training records in prompt/completion format (``split=None``: every split)."""
     return [
         {"prompt": i.prompt, "completion": i.completion, "task_id": i.task_id}
         for i in instances(split, families)

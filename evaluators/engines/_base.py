@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["Engine", "GenerationSettings", "SettingsError", "StopCheck", "choose_tokens", "row_uniforms", "truncate_at_stop"]
 
@@ -102,7 +102,7 @@ class StopCheck:
         self.window = max((len(s) for s in (*self.stop, self.eos_text)), default=1) + self.MARGIN
         # a fast tokenizer's own decoder, when the wrapper would only add a conversion of the ids (and no
         # clean-up of spaces, which could move a stop sequence): about half the check's cost per step
-        backend = getattr(tokenizer, "backend_tokenizer", None)
+        backend: Any = getattr(tokenizer, "backend_tokenizer", None)
         plain = backend is not None and not getattr(tokenizer, "clean_up_tokenization_spaces", True)
         self._decode = (lambda rows: backend.decode_batch(rows, skip_special_tokens=False)) if plain else (
             lambda rows: tokenizer.batch_decode(rows, skip_special_tokens=False))

@@ -186,7 +186,7 @@ class HFEngine:
         index = torch.tensor([g for g, samples in enumerate(groups.values()) for _ in samples], device=device)
         for layer in cache.layers:
             layer.keys, layer.values = layer.keys[index], layer.values[index]
-        rows = [(i, j, []) for i, samples in groups.items() for j in samples]
+        rows: list[tuple[int, int, list[int]]] = [(i, j, []) for i, samples in groups.items() for j in samples]
         uniforms = None
         if settings.temperature > 0:
             uniforms = torch.stack([row_uniforms(settings.seed, keys[i], j, settings.max_new_tokens) for i, j, _ in rows])

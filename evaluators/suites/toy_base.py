@@ -29,7 +29,7 @@ def _body(family: toy.Family, k: object) -> str:
 
 def items() -> list[dict]:
     families = {f.key: f for f in toy.FAMILIES}
-    out = []
+    out: list[dict] = []
     for inst in toy.instances(None, toy.PRETRAIN_FAMILIES):
         if inst.split == "train":
             continue

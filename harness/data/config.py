@@ -152,6 +152,7 @@ class DataConfig:
         return self.mixture or (self._single_source(),)
 
     def _single_source(self) -> SourceConfig:
+        assert self.path is not None  # __post_init__: one source needs data.path
         return SourceConfig(path=self.path, format=self.format, split=self.split, subset=self.subset,
                             families=self.families, name=self.name if self.path == "toy" else None)
 

@@ -145,7 +145,8 @@ def clean_sources(cfg: DataConfig, *, eval_benchmarks=(), count_tokens=None, see
 
 def _encode(examples: list[Example], cfg: DataConfig, encoder: Encoder, tokenizer) -> tuple[list[dict], Counter]:
     rendered = [render(ex.messages, cfg.template, tokenizer=tokenizer, system=cfg.system) for ex in examples]
-    out, counts = [], Counter()
+    out: list[dict] = []
+    counts: Counter[str] = Counter()
     for enc in encoder.encode_many(rendered):
         if enc.truncated:
             counts["truncated"] += 1

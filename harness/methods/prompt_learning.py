@@ -96,6 +96,7 @@ def _peft_config(model: Any, cfg: MethodConfig) -> Any:
             num_virtual_tokens=cfg.num_virtual_tokens,
             prompt_tuning_init=cfg.prompt_tuning_init.upper(),
         )
+    assert isinstance(cfg, PtuningConfig)
     return PromptEncoderConfig(
         task_type="CAUSAL_LM",
         num_virtual_tokens=cfg.num_virtual_tokens,
