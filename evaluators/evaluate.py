@@ -8,13 +8,11 @@ sandbox time), so they are two functions.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from common.files import write_json_atomic, write_jsonl_atomic
 from evaluators.benchmarks import Benchmark
 from evaluators.generate import GenerationSettings, generate
 
@@ -52,19 +50,7 @@ def generate_samples(
     ]
 
 
-def _write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
-
-
 def write_results(out_dir: Path, *, samples: list[dict], results: list[dict], metrics: dict[str, Any]) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_lines(out_dir / "samples.jsonl", samples)
-    _write_lines(out_dir / "results.jsonl", results)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".metrics.json.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(metrics, f, indent=2, default=str)
-    os.replace(tmp, out_dir / "metrics.json")
+    write_jsonl_atomic(out_dir / "samples.jsonl", samples)
+    write_jsonl_atomic(out_dir / "results.jsonl", results)
+    write_json_atomic(out_dir / "metrics.json", metrics, trailing_newline=False)  # no final newline, as always

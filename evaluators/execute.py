@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from common.files import write_json_atomic, write_jsonl_atomic
 
 __all__ = ["main", "read_samples", "SamplesError"]
 
@@ -57,24 +57,6 @@ def read_samples(path: str | Path) -> list[dict]:
     if not samples:
         raise SamplesError(f"{path}: no samples")
     return samples
-
-
-def _write_jsonl_atomic(path: Path, rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
-
-
-def _write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def _parse_ks(text: str) -> list[int] | None:
@@ -154,16 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         msg = f"sandbox error (no sample was counted as failed): {e}"
         if partial:
             path = Path(f"{out}.partial.jsonl")
-            _write_jsonl_atomic(path, [_clean(r) for r in partial])
+            write_jsonl_atomic(path, [_clean(r) for r in partial])
             msg += f"\n{len(partial)} samples scored before the failure are in {path}"
         print(msg, file=sys.stderr)
         return EXIT_SANDBOX
 
     # 3. record
-    _write_jsonl_atomic(out, [_clean(r) for r in result.results])
+    write_jsonl_atomic(out, [_clean(r) for r in result.results])
     metrics = {**result.metrics, "per_task": result.per_task, "samples_file": str(args.samples),
                "results_file": str(out)}
-    _write_json_atomic(metrics_path, metrics)
+    write_json_atomic(metrics_path, metrics, sort_keys=True, default=None)  # this CLI's format since it began
     ks = {k: v for k, v in result.metrics.items() if k.startswith("pass@")}
     print(json.dumps(ks))
     common = [k for k in ("pass@1", "pass@10", "pass@100") if k in ks]

@@ -97,10 +97,11 @@ def _check_adapter(adapter: str) -> None:
 def evaluate(raw: dict[str, Any], request: dict[str, Any], *, progress: bool) -> dict[str, Any]:
     """Load, generate, score, record. Raises ConfigError before anything is loaded; other failures
     are recorded in the evaluation's manifest and re-raised."""
+    from common.files import write_json_atomic
     from harness.config import trial_config
-    from harness.record import TrialRecord, write_json_atomic
+    from harness.record import TrialRecord
     from harness.suites import base_scores
-    from harness.trial import evaluate_model
+    from harness.evaluation import evaluate_model
     from harness.worker import redacted_config
 
     cfg = trial_config(raw)

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.config import StudyConfig
+from harness.study_config import StudyConfig
 
 __all__ = ["Heartbeat", "Reaper", "worker_identity", "pid_alive"]
 
@@ -226,7 +226,7 @@ class Reaper:
         return reap_containers(match, keep=keep)
 
     def _finish_tracker_run(self, trial_dir, number: int, reason: str) -> None:
-        from harness.config import TrackingConfig, from_dict
+        from harness.config import GROUPS
         from harness.record import read_json
         from harness.tracking import finish_lost_run
 
@@ -237,7 +237,7 @@ class Reaper:
             import yaml
 
             resolved = yaml.safe_load((trial_dir / "config.yaml").read_text())
-            tracking = from_dict(TrackingConfig, resolved.get("tracking"), "tracking")
+            tracking = GROUPS["tracking"].config(resolved)
             finish_lost_run(tracking, run_id=run_id, study=self.cfg.name, trial=number, study_dir=self.cfg.dir, reason=reason)
         except Exception as e:  # noqa: BLE001 - the record is settled; a tracker outage must not stop the reaper
             print(f"[trial {number}] note: could not finish its tracker run ({type(e).__name__}: {e})", flush=True)

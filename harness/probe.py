@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.config import ProbeConfig
+from harness.train_config import ProbeConfig
 
 __all__ = ["Probe", "ProbeScore", "escape_text", "load_probe_set", "paired_gain", "standard_error"]
 

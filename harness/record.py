@@ -3,8 +3,8 @@
     runs/<study>/trial-<number>/
         config.yaml  manifest.json  history.jsonl  adapter/  eval/<benchmark>/...  metrics.json
 
-Every file is written atomically (temp file + rename), so a reader never sees half a
-record, and a killed trial leaves the last complete version of each file. A failed or
+Every file is written atomically (``common.files``: temp file + rename), so a reader never
+sees half a record, and a killed trial leaves the last complete version of each file. A failed or
 pruned trial still writes its manifest with status and reason.
 """
 
@@ -14,25 +14,14 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrialRecord", "mark_record", "read_json", "write_json_atomic", "write_text_atomic", "environment_facts"]
+from common.files import write_json_atomic, write_text_atomic
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["TrialRecord", "mark_record", "read_json", "environment_facts"]
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -42,10 +31,6 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def _git_state() -> dict[str, Any]:

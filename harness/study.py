@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.config import ParamSpec, StudyConfig
+from harness.study_config import ParamSpec, StudyConfig
 from harness.errors import ConfigError
 
 __all__ = [

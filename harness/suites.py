@@ -13,13 +13,13 @@ workers of one study take a file lock, so only one of them computes it.
 from __future__ import annotations
 
 import fcntl
-import json
 import math
 import re
 from typing import Any
 
+from common.files import write_json_atomic, write_jsonl_atomic
 from harness.config import TrialConfig
-from harness.record import TrialRecord, read_json, write_json_atomic, write_text_atomic
+from harness.record import TrialRecord, read_json
 
 __all__ = ["base_scores", "evaluate_suites", "forgetting"]
 
@@ -95,8 +95,8 @@ def evaluate_suites(cfg: TrialConfig, *, model, tokenizer, record: TrialRecord, 
             forgot = forgetting(base[name], mine) if name in base else None
             folder = record.dir / "eval" / name
             rows = [{"task_id": str(d["doc_id"]), "sample": 0, "score": d["score"], "doc_hash": d["doc_hash"]} for d in result.docs]
-            write_text_atomic(folder / "results.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-            write_text_atomic(folder / "samples.jsonl", "".join(json.dumps(_lean(d)) + "\n" for d in result.docs))
+            write_jsonl_atomic(folder / "results.jsonl", rows)
+            write_jsonl_atomic(folder / "samples.jsonl", (_lean(d) for d in result.docs))
             write_json_atomic(folder / "metrics.json", {
                 "suite": name, "task": result.task, "metric": result.metric, result.metric: result.value,
                 "metrics": result.metrics, "higher_is_better": result.higher_is_better, "n_docs": len(result.docs),

@@ -29,8 +29,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import CONF_DIR, StudyConfig, compose, study_config, trial_config
+from harness.config import CONF_DIR, compose, study_config, trial_config
 from harness.errors import ConfigError
+from harness.study_config import StudyConfig
 
 __all__ = ["main", "run_sweep", "validate", "quiet", "summarize"]
 
@@ -135,8 +136,8 @@ def _group_overrides(overrides: list[str]) -> list[str]:
 
 
 def _write_study_file(cfg: StudyConfig, base_overrides: list[str], study, fingerprint: str) -> None:
+    from common.files import write_json_atomic
     from harness.identity import CHANGES_ATTR, DEFINITION_ATTR
-    from harness.record import write_json_atomic
     from harness.study import redact_url, storage_url
 
     attrs = study.user_attrs
@@ -309,7 +310,7 @@ def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
 def _write_report(cfg: StudyConfig, raw: dict[str, Any]) -> None:
     """The study's HTML report, mirrored with the leaderboard and plots to the tracker's study run.
     A failure of either is reported, never fatal: the records stand and the exit code is the study's."""
-    from harness.config import TrackingConfig, from_dict
+    from harness.config import GROUPS
     from harness.tracking import log_study
     from reports.build import build_report
 
@@ -325,7 +326,7 @@ def _write_report(cfg: StudyConfig, raw: dict[str, Any]) -> None:
     summary = {"objective": report.data["objective"], **{f"trials/{k}": v for k, v in report.data["counts"].items()},
                **({"best_trial": ranked[0]["trial"], "best_value": ranked[0].get(report.data["objective"])} if ranked else {})}
     plots = {k: v for k, v in report.figures.items() if k.startswith("pareto_") or k in ("importance", "history")}
-    log_study(from_dict(TrackingConfig, raw.get("tracking"), "tracking"), study=cfg.name, study_dir=cfg.dir,
+    log_study(GROUPS["tracking"].config(raw), study=cfg.name, study_dir=cfg.dir,
               columns=report.data["columns"], rows=report.data["rows"], figures=plots, report=report.path, summary=summary)
 
 

@@ -25,12 +25,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-from harness.config import TrainConfig
+from harness.train_config import TrainConfig
 from harness.errors import ConfigError, TrialFailed
+from harness.watch import watch_training
 
-__all__ = ["TrainPlan", "TrainResult", "disable_gradient_checkpointing", "enable_gradient_checkpointing", "plan_steps",
-           "resolve_device", "train"]
+__all__ = ["Optimization", "TrainData", "TrainHooks", "TrainPlan", "TrainResult", "disable_gradient_checkpointing",
+           "enable_gradient_checkpointing", "plan_steps", "resolve_device", "train"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def enable_gradient_checkpointing(model) -> None:
     Non-reentrant checkpointing (``use_reentrant=False``): gradients reach the trainable parameters inside a layer
     even when nothing entering it requires grad, which is the case with PEFT adapters on a frozen base. transformers
     also hooks the input embeddings to require grad (``enable_input_require_grads``), which the reentrant variant
-    would need. Enabled here, not through TrainingArguments, so tests and benchmarks/bench_grad_checkpointing.py
+    would need. Enabled here, not through TrainingArguments, so tests and perf/bench_grad_checkpointing.py
     measure the very call trials make. Random ops (dropout) replay their RNG state in the recomputation.
     """
     base = _transformers_model(model)
@@ -140,134 +142,62 @@ class _PeakMemory:
             self._thread.join()
 
 
-def _callbacks(*, record_row, report, total_steps: int, progress: bool, early_stopping=None,
-               probe=None, task_eval_steps: int | None = None, report_on: str = "eval_loss", keeper=None):
-    from tqdm import tqdm
-    from transformers import TrainerCallback
-
-    class Watch(TrainerCallback):
-        """History rows, NaN detection, pruning hook, early stopping and one compact progress bar."""
-
-        def __init__(self) -> None:
-            self.bar = None
-            self.pruned_at: int | None = None
-            self.early_stopped_at: int | None = None
-            self.last: dict[str, float] = {}
-            self.last_eval_step: int | None = None
-            self.reported: set[int] = set()
-            self.best_eval = math.inf
-            self.evals_without_gain = 0
-            self.next_probe = task_eval_steps or 0
-            self.probed: dict[int, object] = {}
-
-        def on_train_begin(self, args, state, control, **kw):
-            self.bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False)
-
-        def on_step_end(self, args, state, control, **kw):
-            if self.bar is not None:
-                self.bar.update(state.global_step - self.bar.n)
-
-        def on_log(self, args, state, control, logs=None, **kw):
-            logs = dict(logs or {})
-            loss = logs.get("loss", logs.get("eval_loss"))
-            row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}}
-            if "loss" in row:
-                row["train_loss"] = row.pop("loss")
-            if "train_runtime" in row and "train_loss" in row:  # the Trainer's closing summary: a mean, not a point
-                row["train_loss_mean"] = row.pop("train_loss")
-            record_row(row)  # a non-finite loss too: the diagnosis reads it from the history
-            if loss is not None and not math.isfinite(loss):
-                raise TrialFailed(f"loss is {loss} at step {state.global_step} (diverged; try a lower learning rate)")
-            self.last.update({k: row[k] for k in ("train_loss", "eval_loss") if k in row})
-            if self.bar is not None:
-                self.bar.set_postfix({k: f"{v:.3f}" for k, v in self.last.items()})
-
-        def on_evaluate(self, args, state, control, metrics=None, **kw):
-            eval_loss = (metrics or {}).get("eval_loss")
-            if eval_loss is None or state.global_step in self.reported:
-                return  # the final evaluate() repeats the last scheduled step
-            step = state.global_step
-            self.reported.add(step)
-            self.last_eval_step = step
-            stopping = self._early_stop(float(eval_loss))
-            # the probe: at the first evaluation from each multiple of task_eval_steps, and at the end
-            scored = None
-            if probe is not None and step > 0 and (step >= self.next_probe or step >= total_steps or stopping):
-                scored = probe(step)
-                self.probed[step] = scored
-                self.next_probe = (step // task_eval_steps + 1) * task_eval_steps
-                record_row(scored.row())
-            value = float(eval_loss) if report_on == "eval_loss" else (scored.pass_at_1 if scored is not None else None)
-            # at the last step training is over: a prune would discard the finished run, so it is not heeded
-            if value is not None and report(step, value) and step < total_steps:
-                self.pruned_at = step
-                control.should_training_stop = True
-                return
-            if keeper is not None:
-                keeper.observe(step, eval_loss=float(eval_loss), probe=scored)
-            if stopping:
-                self.early_stopped_at = step
-                control.should_training_stop = True
-
-        def _early_stop(self, eval_loss: float) -> bool:
-            if early_stopping is None:
-                return False
-            if eval_loss < self.best_eval - early_stopping.min_delta:
-                self.best_eval, self.evals_without_gain = eval_loss, 0
-                return False
-            self.evals_without_gain += 1
-            return self.evals_without_gain >= early_stopping.patience
-
-        def on_train_end(self, args, state, control, **kw):
-            if self.bar is not None:
-                self.bar.close()
-
-    return Watch()
+def _ignore_row(row: dict) -> None:
+    pass
 
 
-def train(
-    *,
-    model,
-    tokenizer,
-    train_data: list[dict],
-    validation_data: list[dict],
-    collator: Callable,
-    cfg: TrainConfig,
-    learning_rate: float,
-    seed: int,
-    work_dir: Path,
-    device: str,
-    optim: str = "adamw_torch",
-    optimizer=None,
-    extra_callbacks: list | None = None,
-    record_row: Callable[[dict], None] = lambda row: None,
-    report: Callable[[int, float], bool] = lambda step, value: False,
-    report_on: str = "eval_loss",
-    probe: Callable[[int], object] | None = None,
-    progress: bool = True,
-) -> TrainResult:
-    """Train ``model`` in place. Raises TrialFailed on NaN loss; returns early when ``report`` says stop.
+def _never_stop(step: int, value: float) -> bool:
+    return False
 
-    ``probe(step) -> ProbeScore`` (harness.probe) runs every ``cfg.task_eval_steps`` and at the end,
-    with the KV cache on and the RNG state saved and restored around it, so training goes exactly
-    as it would without it; ``report_on="probe"`` reports its pass@1 instead of the eval loss.
-    ``optim`` names the optimizer the Trainer builds (ignored when ``optimizer`` is given: a method's own, such
-    as LoRA+'s parameter groups, already of that kind)."""
-    from harness.keep import Keeper
 
-    from transformers import Trainer, TrainingArguments
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+@dataclass(frozen=True)
+class TrainData:
+    """The tokenized splits and how to batch them (harness.data.prepare_data, make_collator)."""
 
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    train: list[dict]
+    validation: list[dict]
+    collator: Callable
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """How the weights move. ``optim`` names the optimizer the Trainer builds (harness.optimizers);
+    ``optimizer`` is a method's own, already of that kind (LoRA+'s parameter groups), or None;
+    ``callbacks`` are the method's Trainer callbacks (AdaLoRA's rank allocation)."""
+
+    learning_rate: float
+    optim: str = "adamw_torch"
+    optimizer: Any = None
+    callbacks: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainHooks:
+    """What training tells the trial, and what the trial tells training.
+
+    ``record_row(row)`` gets every history row; ``report(step, value) -> stop?`` is the pruner's hook,
+    given the eval loss or, with ``report_on="probe"``, the probe's pass@1; ``probe(step) -> ProbeScore``
+    (harness.probe) runs every ``train.task_eval_steps`` and at the end."""
+
+    record_row: Callable[[dict], None] = _ignore_row
+    report: Callable[[int, float], bool] = _never_stop
+    report_on: Literal["eval_loss", "probe"] = "eval_loss"
+    probe: Callable[[int], Any] | None = None
+    progress: bool = True
+
+
+def _training_arguments(cfg: TrainConfig, *, plan: TrainPlan, optimization: Optimization, seed: int, work_dir: Path,
+                        device: str):
+    from transformers import TrainingArguments
+
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device == "cuda" else "fp32")
-    plan = plan_steps(cfg, n_examples=len(train_data))
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(work_dir),
         max_steps=plan.max_steps,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=max(cfg.batch_size, 32),
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=learning_rate,
+        learning_rate=optimization.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=int(cfg.warmup_ratio * plan.max_steps),
         weight_decay=cfg.weight_decay,
@@ -285,47 +215,78 @@ def train(
         fp16=precision == "fp16",
         remove_unused_columns=False,
         dataloader_num_workers=0,
-        optim=optim,
+        optim=optimization.optim,
         neftune_noise_alpha=cfg.neftune_alpha,  # the Trainer hooks the input embeddings while train() runs
         disable_tqdm=True,
     )
-    if report_on == "probe" and (probe is None or not cfg.task_eval_steps):
-        raise TrialFailed("pruning on the probe needs train.task_eval_steps (the probe) to be set")
-    probe_seconds = 0.0
 
-    def timed_probe(step: int):
+
+class _ProbeRunner:
+    """Calls the probe with the KV cache on and the RNG state saved and restored around it, so training
+    goes exactly as it would without it; its time is counted apart from training's."""
+
+    def __init__(self, probe: Callable[[int], Any], *, config: Any, use_cache: bool | None) -> None:
+        self.probe, self.config, self.use_cache, self.seconds = probe, config, use_cache, 0.0
+
+    def __call__(self, step: int) -> Any:
         import torch
 
-        nonlocal probe_seconds
         started = time.perf_counter()
         rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-        if config is not None:
-            config.use_cache = use_cache  # generation wants its KV cache; training does not
+        if self.config is not None:
+            self.config.use_cache = self.use_cache  # generation wants its KV cache; training does not
         try:
-            return probe(step)
+            return self.probe(step)
         finally:
-            if config is not None:
-                config.use_cache = False
+            if self.config is not None:
+                self.config.use_cache = False
             torch.set_rng_state(rng)
             if cuda_rng is not None:
                 torch.cuda.set_rng_state_all(cuda_rng)
-            probe_seconds += time.perf_counter() - started
+            self.seconds += time.perf_counter() - started
 
+
+def train(
+    *,
+    model: Any,
+    data: TrainData,
+    cfg: TrainConfig,
+    optimization: Optimization,
+    seed: int,
+    work_dir: Path,
+    device: str,
+    hooks: TrainHooks = TrainHooks(),
+) -> TrainResult:
+    """Train ``model`` in place. Raises TrialFailed on NaN loss; returns early when ``hooks.report`` says stop.
+
+    With ``hooks.probe`` the probe runs every ``cfg.task_eval_steps`` and at the end (:class:`_ProbeRunner`);
+    ``cfg.keep`` then chooses the weights left in the model (harness.keep)."""
+    from harness.keep import Keeper
+
+    from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    plan = plan_steps(cfg, n_examples=len(data.train))
+    args = _training_arguments(cfg, plan=plan, optimization=optimization, seed=seed, work_dir=work_dir, device=device)
+    if hooks.report_on == "probe" and (hooks.probe is None or not cfg.task_eval_steps):
+        raise TrialFailed("pruning on the probe needs train.task_eval_steps (the probe) to be set")
     config = getattr(model, "config", None)
     use_cache = getattr(config, "use_cache", None)  # read before the Trainer, which sets it to args.use_cache (False)
+    probe = _ProbeRunner(hooks.probe, config=config, use_cache=use_cache) if hooks.probe is not None and cfg.task_eval_steps else None
     keeper = Keeper(cfg.keep, model, work_dir=work_dir)
-    watch = _callbacks(record_row=record_row, report=report, total_steps=plan.max_steps, progress=progress,
-                       early_stopping=cfg.early_stopping, probe=timed_probe if probe is not None and cfg.task_eval_steps else None,
-                       task_eval_steps=cfg.task_eval_steps, report_on=report_on, keeper=keeper)
+    watch = watch_training(record_row=hooks.record_row, report=hooks.report, total_steps=plan.max_steps, progress=hooks.progress,
+                       early_stopping=cfg.early_stopping, probe=probe, task_eval_steps=cfg.task_eval_steps,
+                       report_on=hooks.report_on, keeper=keeper)
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=train_data,
-        eval_dataset=validation_data,
-        data_collator=collator,
-        callbacks=[watch, *(extra_callbacks or [])],
-        optimizers=(optimizer, None),
+        train_dataset=data.train,
+        eval_dataset=data.validation,
+        data_collator=data.collator,
+        callbacks=[watch, *optimization.callbacks],
+        optimizers=(optimization.optimizer, None),
     )
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
@@ -335,11 +296,12 @@ def train(
         config.use_cache = False
     if cfg.gradient_checkpointing:
         enable_gradient_checkpointing(model)
+    probe_seconds = (lambda: probe.seconds) if probe is not None else (lambda: 0.0)
     started = time.perf_counter()
     try:
         with _PeakMemory(device) as mem:
             out = trainer.train()
-        seconds = time.perf_counter() - started - probe_seconds  # training time: the probes are timed apart
+        seconds = time.perf_counter() - started - probe_seconds()  # training time: the probes are timed apart
         # Eval loss of the final weights: the last scheduled evaluation when it ran on them (always
         # so for a pruned or early-stopped trial), else one more evaluation (and the final probe).
         if watch.last_eval_step == out.global_step:
@@ -356,7 +318,7 @@ def train(
             config.use_cache = use_cache
         if cfg.gradient_checkpointing:  # generation and saving see the model as it was
             disable_gradient_checkpointing(model)
-    train_tokens = _train_tokens(train_data, cfg, out.global_step)
+    train_tokens = _train_tokens(data.train, cfg, out.global_step)
     return TrainResult(
         steps=out.global_step,
         train_loss=float(out.training_loss) if out.training_loss is not None else None,
@@ -369,7 +331,7 @@ def train(
         kept_step=kept.step if kept is not None else None,
         keep_reason=kept.reason if kept is not None else None,
         probe=(kept.probe or watch.probed.get(kept.step)) if kept is not None else None,
-        probe_seconds=round(probe_seconds, 3),
+        probe_seconds=round(probe_seconds(), 3),
     )
 
 

@@ -9,22 +9,27 @@ value is (``report_on``: the eval loss, or the probe's pass@1; docs/probe.md).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import json
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from harness.config import ObjectiveSpec, TrialConfig
+from common.files import write_json_atomic
+from harness.config import TrialConfig
+from harness.study_config import ObjectiveSpec
 from harness.errors import TrialFailed
-from harness.record import TrialRecord, write_json_atomic, write_text_atomic
+from harness.evaluation import evaluate_model, log_eval_tables, open_trial_sandbox, prompt_renderer
+from harness.record import TrialRecord
 from harness.threads import choose_threads
 from harness.tracking import NullTracker, Tracker, open_tracker
 from reports.diagnosis import diagnose, read_history
 
-__all__ = ["Pruned", "evaluate_model", "objective_values", "run_trial"]
+if TYPE_CHECKING:
+    from harness.data import PreparedData
+
+__all__ = ["Pruned", "TrialRun", "evaluate_model", "objective_values", "run_trial"]
 
 
 class Pruned(Exception):
@@ -45,45 +50,51 @@ def objective_values(metrics: dict[str, Any], objectives: Sequence[ObjectiveSpec
     return values
 
 
+def _never_stop(step: int, value: float) -> bool:
+    return False
+
+
 def _learning_rate(cfg: TrialConfig) -> float:
     if cfg.train.learning_rate is not None:
         return cfg.train.learning_rate
     return float(getattr(cfg.method, "default_learning_rate", None) or 1e-3)
 
 
-def run_trial(
-    cfg: TrialConfig,
-    *,
-    resolved: dict[str, Any],
-    study: str,
-    number: int,
-    trial_dir: Path,
-    report: Callable[[int, float], bool] = lambda step, value: False,
-    report_on: str = "eval_loss",
-    params: dict[str, Any] | None = None,
-    progress: bool = True,
-    sandbox_labels: dict[str, str] | None = None,
-    record_facts: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run one trial and return its metrics. Raises Pruned, TrialFailed or KeyboardInterrupt (all recorded).
+@dataclass(frozen=True)
+class TrialRun:
+    """Who a trial is and what the worker tells it: ``report(step, value) -> stop?`` is the pruner's
+    hook, given the eval loss or the probe's pass@1 (``report_on``); ``sandbox_labels`` label the
+    trial's sandbox containers (so a lost worker's can be reaped); ``record_facts`` go into the
+    manifest as they are (worker, retry_of); ``local_workers`` share this machine's cores."""
 
-    ``sandbox_labels`` label the trial's sandbox containers (so a lost worker's can be reaped);
-    ``record_facts`` go into the manifest as they are (worker, retry_of)."""
-    record = TrialRecord(trial_dir, study=study, number=number, seed=cfg.seed)
+    study: str
+    number: int
+    dir: Path
+    params: dict[str, Any] = field(default_factory=dict)
+    report: Callable[[int, float], bool] = _never_stop
+    report_on: Literal["eval_loss", "probe"] = "eval_loss"
+    progress: bool = True
+    sandbox_labels: dict[str, str] = field(default_factory=dict)
+    record_facts: dict[str, Any] = field(default_factory=dict)
+    local_workers: int = 1
+
+
+def run_trial(cfg: TrialConfig, *, resolved: dict[str, Any], run: TrialRun) -> dict[str, Any]:
+    """Run one trial and return its metrics. Raises Pruned, TrialFailed or KeyboardInterrupt (all recorded)."""
+    record = TrialRecord(run.dir, study=run.study, number=run.number, seed=cfg.seed)
     record.write_config(resolved)
-    record.update(params=params or {}, method=cfg.method.name, model=cfg.model.name, **(record_facts or {}))
+    record.update(params=run.params, method=cfg.method.name, model=cfg.model.name, **run.record_facts)
     tracker: Tracker = NullTracker()
     metrics: dict[str, Any] = {"method": cfg.method.name}
     try:
         with record.phase("tracking"):  # a tracker that cannot start leaves the trial untracked, with a warning
             tracker = _mirror(record, "opening the tracker", lambda: open_tracker(
-                cfg.tracking, study=study, trial=number, config=resolved, study_dir=trial_dir.parent)) or tracker
+                cfg.tracking, study=run.study, trial=run.number, config=resolved, study_dir=run.dir.parent)) or tracker
         record.update(tracking_run=tracker.run_dir, tracking_run_id=tracker.run_id)
-        launcher = resolved.get("launcher") or {}
-        local_workers = int(launcher.get("n_workers", 1)) if launcher.get("backend", "local") == "local" else 1
-        metrics.update(_train_and_evaluate(cfg, record=record, tracker=tracker, metrics=metrics, report=report,
-                                           report_on=report_on, progress=progress, sandbox_labels=sandbox_labels or {},
-                                           local_workers=local_workers))
+        # One sandbox for the whole trial: the probe uses it during training, the final evaluation after.
+        with contextlib.ExitStack() as stack:
+            stages = _Stages(cfg, run=run, record=record, tracker=tracker, metrics=metrics, stack=stack)
+            stages.run()
     except Pruned as e:
         _close(record, tracker, metrics, "pruned", str(e))
         raise
@@ -92,14 +103,14 @@ def run_trial(
         raise
     except Exception as e:  # noqa: BLE001 - every failure is recorded with its reason, then re-raised typed
         reason = str(e) if isinstance(e, TrialFailed) else f"{type(e).__name__}: {e}"
-        (trial_dir / "error.txt").write_text(traceback.format_exc())
+        (run.dir / "error.txt").write_text(traceback.format_exc())
         _close(record, tracker, metrics, "failed", reason)
         raise TrialFailed(reason) from e
     _close(record, tracker, metrics, "complete", None)
     return metrics
 
 
-def _close(record: TrialRecord, tracker, metrics: dict[str, Any], status: str, reason: str | None) -> None:
+def _close(record: TrialRecord, tracker: Tracker, metrics: dict[str, Any], status: str, reason: str | None) -> None:
     with record.phase("record"):
         metrics["status"] = status
         rows = read_history(record.dir / "history.jsonl")
@@ -112,177 +123,179 @@ def _close(record: TrialRecord, tracker, metrics: dict[str, Any], status: str, r
     _mirror(record, "finishing the tracker", lambda: tracker.finish(summary=metrics, status=status))
 
 
-def _train_and_evaluate(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, report_on: str,
-                        progress: bool, sandbox_labels: dict[str, str], local_workers: int) -> dict[str, Any]:
-    # One sandbox for the whole trial: the probe uses it during training, the final evaluation after.
-    with contextlib.ExitStack() as stack:
-        return _train_and_evaluate_in(cfg, record=record, tracker=tracker, metrics=metrics, report=report,
-                                      report_on=report_on, progress=progress, sandbox_labels=sandbox_labels,
-                                      local_workers=local_workers, stack=stack)
+@dataclass
+class _Loaded:
+    """What setup leaves for the later stages."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+    optim: str
+    optim_note: str | None
+    suite_base: dict[str, Any]
 
 
-def _train_and_evaluate_in(cfg: TrialConfig, *, record: TrialRecord, tracker, metrics: dict, report, report_on: str,
-                           progress: bool, sandbox_labels: dict[str, str], local_workers: int,
-                           stack: contextlib.ExitStack) -> dict[str, Any]:
-    with record.phase("setup"):  # heavy imports count as setup (paid once per process)
+class _Stages:
+    """The trial's stages in order: setup -> data -> train -> evaluate, each a method that fits on a
+    screen, writing into one record and one metrics dict (``run`` raises Pruned after training)."""
+
+    def __init__(self, cfg: TrialConfig, *, run: TrialRun, record: TrialRecord, tracker: Tracker, metrics: dict[str, Any],
+                 stack: contextlib.ExitStack) -> None:
+        self.cfg, self.trial, self.record, self.tracker, self.metrics, self.stack = cfg, run, record, tracker, metrics, stack
+
+    def run(self) -> None:
+        with self.record.phase("setup"):  # heavy imports count as setup (paid once per process)
+            import transformers  # noqa: F401
+
+            import harness.data  # noqa: F401
+            import harness.methods  # noqa: F401
+            import harness.models  # noqa: F401
+            import harness.optimizers  # noqa: F401
+            import harness.suites  # noqa: F401
+            import harness.train  # noqa: F401
+        loaded = self.setup()
+        data = self.data(loaded)
+        with self.record.phase("execute"):  # opened before training: the probe scores in it (execution time)
+            sandbox = open_trial_sandbox(self.cfg, record=self.record, labels=self.trial.sandbox_labels, stack=self.stack)
+        model, probe = self.train(loaded, data, sandbox=sandbox)
+        self.evaluate(loaded, model, template=data.template, sandbox=sandbox, probe=probe is not None)
+
+    def setup(self) -> _Loaded:
+        """The model and tokenizer (a builtin model is built once and cached), on the device, with threads chosen;
+        then the base model's suite scores, before any adapter (cached per model and suite)."""
         from transformers import set_seed
 
-        from harness.data import make_collator, prepare_data
-        from harness.methods import apply_method, build_optimizer, model_load_kwargs, prepare_for_generation, trainer_callbacks
+        from harness.methods import model_load_kwargs
         from harness.models import load_model, load_tokenizer, resolve_model
         from harness.optimizers import check_available, resolve_optim
         from harness.suites import base_scores
-        from harness.train import plan_steps, resolve_device, train
+        from harness.train import resolve_device
 
-    # 1. model and tokenizer (a builtin model is built once and cached)
-    with record.phase("setup"):
-        set_seed(cfg.seed)
-        import torch
+        cfg, record = self.cfg, self.record
+        with record.phase("setup"):
+            set_seed(cfg.seed)
+            import torch
 
-        threads, why = choose_threads(cfg.train.num_threads, local_workers=local_workers)
-        torch.set_num_threads(threads)
-        record.update(threads=threads, threads_from=why)
-        device = resolve_device(cfg.train.device)
-        # What cannot run on this device fails here, clearly, before any model is loaded: qlora without a 4-bit
-        # backend, an optimizer without its package or CUDA, FlashAttention-2 without either (load_model).
-        load_kwargs = model_load_kwargs(cfg.method, device=device)
-        optim, optim_note = resolve_optim(cfg.train.optim, cfg.method.default_optim, device=device)
-        check_available(optim, device=device, key="train.optim" if cfg.train.optim else "method.default_optim")
-        path, model_hash = resolve_model(cfg.model, cache_dir=cfg.cache_dir)
-        tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
-        model = load_model(path, cfg=cfg.model, device=device, extra=load_kwargs)
-        revision = getattr(model.config, "_commit_hash", None)
-        record.update(model_hash=model_hash + (f"@{revision}" if revision else ""), model_path=path, device=device,
-                      attn_implementation=getattr(model.config, "_attn_implementation", None))
-    with record.phase("suites"):  # the base's suite scores, before any adapter (cached per model and suite)
-        suite_base = base_scores(cfg, model=model, tokenizer=tokenizer, model_hash=record.manifest["model_hash"])
+            threads, why = choose_threads(cfg.train.num_threads, local_workers=self.trial.local_workers)
+            torch.set_num_threads(threads)
+            record.update(threads=threads, threads_from=why)
+            device = resolve_device(cfg.train.device)
+            # What cannot run on this device fails here, clearly, before any model is loaded: qlora without a 4-bit
+            # backend, an optimizer without its package or CUDA, FlashAttention-2 without either (load_model).
+            load_kwargs = model_load_kwargs(cfg.method, device=device)
+            optim, optim_note = resolve_optim(cfg.train.optim, cfg.method.default_optim, device=device)
+            check_available(optim, device=device, key="train.optim" if cfg.train.optim else "method.default_optim")
+            path, model_hash = resolve_model(cfg.model, cache_dir=cfg.cache_dir)
+            tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
+            model = load_model(path, cfg=cfg.model, device=device, extra=load_kwargs)
+            revision = getattr(model.config, "_commit_hash", None)
+            record.update(model_hash=model_hash + (f"@{revision}" if revision else ""), model_path=path, device=device,
+                          attn_implementation=getattr(model.config, "_attn_implementation", None))
+        with record.phase("suites"):
+            suite_base = base_scores(cfg, model=model, tokenizer=tokenizer, model_hash=record.manifest["model_hash"])
+        return _Loaded(model=model, tokenizer=tokenizer, device=device, optim=optim, optim_note=optim_note, suite_base=suite_base)
 
-    # 2. data: formats, hygiene, masking; cached by content hash
-    with record.phase("data"):
-        data = prepare_data(
-            cfg.data,
-            tokenizer=tokenizer,
-            eval_benchmarks=[b.name for b in cfg.eval.benchmarks],
-            cache_dir=cfg.cache_dir / "data",
-            seed=cfg.seed,
-        )
-        write_json_atomic(record.dir / "data_report.json", data.report)
-        record.update(data_hash=data.data_hash, template=data.template)
-        hygiene = data.report.get("hygiene") or {}
-        metrics.update(
-            train_examples=len(data.train),
-            data_dropped=sum((hygiene.get("dropped") or {}).values()),
-            data_dropped_by=dict(hygiene.get("dropped") or {}),  # per hygiene reason, mirrored to W&B's summary
-        )
+    def data(self, loaded: _Loaded) -> PreparedData:
+        """Formats, hygiene, masking; cached by content hash. The hygiene report goes into the record."""
+        from harness.data import prepare_data
 
-    # 3. train (the sandbox is opened first: the probe scores in it during training; execution time)
-    with record.phase("execute"):
-        sandbox = _open_sandbox(cfg, record=record, labels=sandbox_labels, stack=stack)
-    with record.phase("train"):
-        plan = plan_steps(cfg.train, n_examples=len(data.train))  # train.epochs become steps here
-        record.update(train_plan={**plan.as_record(), "optim": optim, **({"optim_note": optim_note} if optim_note else {}),
-                                  "gradient_checkpointing": cfg.train.gradient_checkpointing,
-                                  "neftune_alpha": cfg.train.neftune_alpha})
-        applied = apply_method(model, cfg.method, total_steps=plan.max_steps)
-        record.update(method_info=applied.info)
-        lr = _learning_rate(cfg)
-        metrics.update(
-            trainable_params=applied.trainable_params,
-            total_params=applied.total_params,
-            trainable_pct=round(100.0 * applied.trainable_params / max(1, applied.total_params), 4),
-            learning_rate=lr,
-        )
+        cfg, record = self.cfg, self.record
+        with record.phase("data"):
+            data = prepare_data(cfg.data, tokenizer=loaded.tokenizer, eval_benchmarks=[b.name for b in cfg.eval.benchmarks],
+                                cache_dir=cfg.cache_dir / "data", seed=cfg.seed)
+            write_json_atomic(record.dir / "data_report.json", data.report)
+            record.update(data_hash=data.data_hash, template=data.template)
+            dropped = dict((data.report.get("hygiene") or {}).get("dropped") or {})
+            # per hygiene reason, mirrored to W&B's summary
+            self.metrics.update(train_examples=len(data.train), data_dropped=sum(dropped.values()), data_dropped_by=dropped)
+        return data
 
-        def log_row(row: dict[str, Any]) -> None:
-            record.append_history(row)
-            _mirror(record, "a history row", lambda: tracker.log(row, step=row["step"]))
+    def train(self, loaded: _Loaded, data: PreparedData, *, sandbox: Any) -> tuple[Any, Any]:
+        """The method applied and trained (harness.train); returns the trained model and the probe (or None).
+        Raises Pruned when the pruner stopped it."""
+        from harness.data import make_collator
+        from harness.methods import apply_method, build_optimizer, trainer_callbacks
+        from harness.train import Optimization, TrainData, TrainHooks, plan_steps, train
 
-        probe = _make_probe(cfg, model=applied.model, tokenizer=tokenizer, template=data.template, sandbox=sandbox,
-                            record=record) if cfg.train.task_eval_steps else None
+        cfg, record, metrics = self.cfg, self.record, self.metrics
+        with record.phase("train"):
+            plan = plan_steps(cfg.train, n_examples=len(data.train))  # train.epochs become steps here
+            note = {"optim_note": loaded.optim_note} if loaded.optim_note else {}
+            record.update(train_plan={**plan.as_record(), "optim": loaded.optim, **note,
+                                      "gradient_checkpointing": cfg.train.gradient_checkpointing,
+                                      "neftune_alpha": cfg.train.neftune_alpha})
+            applied = apply_method(loaded.model, cfg.method, total_steps=plan.max_steps)
+            record.update(method_info=applied.info)
+            lr = _learning_rate(cfg)
+            metrics.update(trainable_params=applied.trainable_params, total_params=applied.total_params,
+                           trainable_pct=round(100.0 * applied.trainable_params / max(1, applied.total_params), 4),
+                           learning_rate=lr)
+            probe = _make_probe(cfg, model=applied.model, tokenizer=loaded.tokenizer, template=data.template, sandbox=sandbox,
+                                record=record) if cfg.train.task_eval_steps else None
+            optimizer = build_optimizer(applied.model, cfg.method, learning_rate=lr, weight_decay=cfg.train.weight_decay,
+                                        optim=loaded.optim, device=loaded.device)
+            result = train(
+                model=applied.model,
+                data=TrainData(train=data.train, validation=data.validation,
+                               collator=make_collator(loaded.tokenizer, packing=cfg.data.packing, pack_length=cfg.data.pack_length)),
+                cfg=cfg.train,
+                optimization=Optimization(learning_rate=lr, optim=loaded.optim, optimizer=optimizer,
+                                          callbacks=tuple(trainer_callbacks(applied))),
+                seed=cfg.seed,
+                work_dir=record.dir / ".trainer",
+                device=loaded.device,
+                hooks=TrainHooks(record_row=self._log_row, report=self.trial.report, report_on=self.trial.report_on,
+                                 probe=probe, progress=self.trial.progress),
+            )
+            metrics.update(train_steps=result.steps, train_loss=result.train_loss, eval_loss=result.eval_loss,
+                           tokens_per_s=round(result.tokens_per_s, 1), peak_memory_mb=result.peak_memory_mb)
+        # the probe's time is its own phase, not training's (perf/trial_breakdown.py)
+        record.timings["train"] = round(record.timings["train"] - result.probe_seconds, 4)
+        record.timings["probe"] = result.probe_seconds
+        record.update(stop_reason=result.stop_reason, kept_step=result.kept_step, keep_reason=result.keep_reason)
+        metrics.update(kept_step=result.kept_step, keep_reason=result.keep_reason)
+        if result.probe is not None:
+            metrics.update({"probe/pass@1": result.probe.pass_at_1, "probe/pass@1_se": result.probe.se})
+        if result.stop_reason == "pruned":
+            raise Pruned(f"pruned at step {result.steps} (eval_loss {result.eval_loss:.4f})")
+        return applied.model, probe
 
-        result = train(
-            model=applied.model,
-            tokenizer=tokenizer,
-            train_data=data.train,
-            validation_data=data.validation,
-            collator=make_collator(tokenizer, packing=cfg.data.packing, pack_length=cfg.data.pack_length),
-            cfg=cfg.train,
-            learning_rate=lr,
-            seed=cfg.seed,
-            work_dir=record.dir / ".trainer",
-            device=device,
-            optim=optim,
-            optimizer=build_optimizer(applied.model, cfg.method, learning_rate=lr, weight_decay=cfg.train.weight_decay,
-                                      optim=optim, device=device),
-            extra_callbacks=trainer_callbacks(applied),
-            record_row=log_row,
-            report=report,
-            report_on=report_on,
-            probe=probe,
-            progress=progress,
-        )
-        metrics.update(
-            train_steps=result.steps,
-            train_loss=result.train_loss,
-            eval_loss=result.eval_loss,
-            tokens_per_s=round(result.tokens_per_s, 1),
-            peak_memory_mb=result.peak_memory_mb,
-        )
-    # the probe's time is its own phase, not training's (benchmarks/trial_breakdown.py)
-    record.timings["train"] = round(record.timings["train"] - result.probe_seconds, 4)
-    record.timings["probe"] = result.probe_seconds
-    record.update(stop_reason=result.stop_reason, kept_step=result.kept_step, keep_reason=result.keep_reason)
-    metrics.update(kept_step=result.kept_step, keep_reason=result.keep_reason)
-    if result.probe is not None:
-        metrics.update({"probe/pass@1": result.probe.pass_at_1, "probe/pass@1_se": result.probe.se})
-    if result.stop_reason == "pruned":
-        raise Pruned(f"pruned at step {result.steps} (eval_loss {result.eval_loss:.4f})")
+    def evaluate(self, loaded: _Loaded, model: Any, *, template: str, sandbox: Any, probe: bool) -> None:
+        """The adapter saved (and mirrored), then the evaluate stage (harness.evaluation) on the model merged
+        where the method allows it; the tracker gets the per-problem tables and the probe's samples."""
+        from harness.methods import prepare_for_generation
 
-    with record.phase("record"):
-        applied.model.save_pretrained(record.dir / "adapter")
-        _mirror(record, "the adapter", lambda: tracker.log_adapter(
-            record.dir / "adapter", name=f"{record.manifest['study']}-trial-{record.manifest['trial']}-adapter",
-            upload=cfg.tracking.upload_adapter, metadata={"method": cfg.method.name, "model": cfg.model.name,
-                                                          "model_hash": record.manifest.get("model_hash")}))
+        cfg, record, tracker = self.cfg, self.record, self.tracker
+        with record.phase("record"):
+            model.save_pretrained(record.dir / "adapter")
+            _mirror(record, "the adapter", lambda: tracker.log_adapter(
+                record.dir / "adapter", name=f"{record.manifest['study']}-trial-{record.manifest['trial']}-adapter",
+                upload=cfg.tracking.upload_adapter, metadata={"method": cfg.method.name, "model": cfg.model.name,
+                                                              "model_hash": record.manifest.get("model_hash")}))
+        with record.phase("generate"):
+            gen_model = prepare_for_generation(model, cfg.method)
+        self.metrics.update(evaluate_model(cfg, model=gen_model, tokenizer=loaded.tokenizer, template=template, record=record,
+                                           progress=self.trial.progress, sandbox_labels=self.trial.sandbox_labels,
+                                           suite_base=loaded.suite_base, sandbox=sandbox))
+        with record.phase("record"):
+            for spec in cfg.eval.benchmarks:
+                _mirror(record, f"the {spec.name} tables", lambda: log_eval_tables(tracker, record.dir / "eval" / spec.name, spec.name))
+            if probe:
+                _mirror(record, "the probe samples", lambda: _log_probe_samples(tracker, record.dir / "probe_samples.jsonl"))
 
-    # 4. evaluate: generate with the merged model where the method allows it, execute in the sandbox
-    with record.phase("generate"):
-        gen_model = prepare_for_generation(applied.model, cfg.method)
-    metrics.update(evaluate_model(cfg, model=gen_model, tokenizer=tokenizer, template=data.template, record=record,
-                                  progress=progress, sandbox_labels=sandbox_labels, suite_base=suite_base, sandbox=sandbox))
-    with record.phase("record"):
-        for spec in cfg.eval.benchmarks:
-            _mirror(record, f"the {spec.name} tables", lambda: _log_eval_tables(tracker, record.dir / "eval" / spec.name, spec.name))
-        if probe is not None:
-            _mirror(record, "the probe samples", lambda: _log_probe_samples(tracker, record.dir / "probe_samples.jsonl"))
-    return metrics
-
-
-def _open_sandbox(cfg: TrialConfig, *, record: TrialRecord, labels: dict[str, str], stack: contextlib.ExitStack):
-    from evaluators.sandbox import open_sandbox
-
-    sandbox = stack.enter_context(open_sandbox(cfg.eval.sandbox, workers=cfg.eval.workers, labels=labels))
-    record.update(sandbox={"backend": sandbox.name, "isolation": sandbox.isolation, "image": sandbox.image})
-    return sandbox
-
-
-def _render(template: str, tokenizer) -> Callable[[str], str]:
-    """A task prompt as the model sees it: the training template, so an instruct-tuned adapter
-    sees the format it learned."""
-    from harness.data import format_prompt
-
-    return lambda prompt: prompt if template == "none" else format_prompt(prompt, template, tokenizer=tokenizer)
+    def _log_row(self, row: dict[str, Any]) -> None:
+        self.record.append_history(row)
+        _mirror(self.record, "a history row", lambda: self.tracker.log(row, step=row["step"]))
 
 
 def _make_probe(cfg: TrialConfig, *, model, tokenizer, template: str, sandbox, record: TrialRecord):
     """The probe (harness.probe) with the trial's generation settings and sandbox; each call's
     sample generations are appended to ``probe_samples.jsonl`` (raw; escaped where shown)."""
-    from evaluators.generate import GenerationSettings
     from harness.probe import Probe
 
     probe = Probe(cfg.train.probe, model=model, tokenizer=tokenizer,
-                  settings=GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed, engine=cfg.eval.engine),
-                  sandbox=sandbox, timeout_s=cfg.eval.timeout_s, format_prompt=_render(template, tokenizer),
+                  settings=cfg.eval.generation,
+                  sandbox=sandbox, timeout_s=cfg.eval.timeout_s, format_prompt=prompt_renderer(template, tokenizer),
                   add_special_tokens=template != "tokenizer")
     record.update(probe=probe.description)
     (record.dir / "probe_samples.jsonl").unlink(missing_ok=True)
@@ -315,77 +328,3 @@ def _mirror(record: TrialRecord, what: str, log: Callable[[], Any]) -> Any:
         warnings, warning = record.manifest.get("tracking_warnings", []), f"{what}: {type(e).__name__}: {e}"
         if warning not in warnings:
             record.update(tracking_warnings=[*warnings, warning])
-
-
-def _log_eval_tables(tracker, eval_dir: Path, benchmark: str) -> None:
-    """Per-problem results and each problem's first sample (prompt, completion, verdict) as tracker tables."""
-    from harness.record import read_json
-
-    per_task = read_json(eval_dir / "metrics.json").get("per_task") or {}
-    tracker.log_table(f"{benchmark}/problems", columns=["task_id", "n", "c", "pass_rate"],
-                      rows=[[t, v["n"], v["c"], v["c"] / v["n"] if v["n"] else None] for t, v in per_task.items()])
-    prompts = {}
-    for line in (eval_dir / "prompts.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        prompts[row["task_id"]] = row["prompt"]
-    firsts: dict[str, list] = {}
-    for line in (eval_dir / "results.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        if r["task_id"] not in firsts:
-            firsts[r["task_id"]] = [r["task_id"], prompts.get(r["task_id"]), r["completion"], r["status"], r.get("detail", "")]
-    tracker.log_table(f"{benchmark}/samples", columns=["task_id", "prompt", "completion", "verdict", "detail"], rows=list(firsts.values()))
-
-
-
-def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record: TrialRecord, progress: bool,
-                   sandbox_labels: dict[str, str] | None = None, suite_base: dict[str, Any] | None = None,
-                   sandbox=None) -> dict[str, Any]:
-    """Generate for every configured benchmark, score in one sandbox, write ``eval/<benchmark>/``;
-    then the lm-eval suites with forgetting against ``suite_base`` (harness.suites), in ``eval/<suite>/``.
-    Returns the headline pass@k and suite figures. Shared by trials and ``harness.evaluate``, so a
-    saved adapter scored later goes through exactly the same prompts, generation, sandbox and suites.
-    ``sandbox``: an open one to reuse (the trial's); None opens one for this evaluation."""
-    from harness.suites import evaluate_suites
-
-    from evaluators.benchmarks import load_benchmark
-    from evaluators.evaluate import generate_samples, write_results
-    from evaluators.generate import GenerationSettings
-    from evaluators.scoring import score
-
-    settings = GenerationSettings(**dataclasses.asdict(cfg.eval.generation), seed=cfg.seed, engine=cfg.eval.engine)
-    render_prompt = _render(template, tokenizer)
-    metrics: dict[str, Any] = {}
-    with contextlib.ExitStack() as stack:
-        if sandbox is None:
-            sandbox = _open_sandbox(cfg, record=record, labels=sandbox_labels or {}, stack=stack)
-        for spec in cfg.eval.benchmarks:
-            options = {"split": spec.split, "limit": spec.limit}
-            if spec.prompt_format:
-                options["prompt_format"] = spec.prompt_format
-            benchmark = load_benchmark(spec.name, **options)
-            with record.phase("generate"):
-                samples = generate_samples(
-                    model, tokenizer, benchmark, settings=settings, progress=progress,
-                    format_prompt=render_prompt, add_special_tokens=template != "tokenizer",
-                )
-            with record.phase("execute"):
-                scored = score(benchmark, samples, sandbox=sandbox, ks=cfg.eval.ks, timeout_s=cfg.eval.timeout_s, progress=progress)
-            with record.phase("record"):
-                rendered = "\x00".join(f"{t.task_id}\x01{render_prompt(t.prompt)}" for t in benchmark.tasks)
-                bench_metrics = {
-                    **scored.metrics,
-                    "generation": settings.as_record(),
-                    "prompt_template": template,
-                    "prompts_sha256": hashlib.sha256(rendered.encode()).hexdigest(),  # the gate compares what the model saw
-                    "higher_is_better": True,
-                    "per_task": scored.per_task,
-                }
-                write_results(record.dir / "eval" / spec.name, samples=samples, results=scored.results, metrics=bench_metrics)
-                # the rendered prompts, once per task: the report shows them beside the completions
-                write_text_atomic(record.dir / "eval" / spec.name / "prompts.jsonl", "".join(
-                    json.dumps({"task_id": t.task_id, "prompt": render_prompt(t.prompt)}) + "\n" for t in benchmark.tasks))
-            for k in cfg.eval.ks:
-                if f"pass@{k}" in scored.metrics:
-                    metrics[f"{spec.name}/pass@{k}"] = scored.metrics[f"pass@{k}"]
-    metrics.update(evaluate_suites(cfg, model=model, tokenizer=tokenizer, record=record, base=suite_base or {}))
-    return metrics

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import CONF_DIR, StudyConfig, compose, study_config, trial_config
+from harness.config import CONF_DIR, compose, study_config, trial_config
 from harness.errors import ConfigError, TrialFailed
+from harness.study_config import StudyConfig
 
 __all__ = ["run_worker", "worker_main", "open_study", "storage_call", "trial_line", "STOP_ATTR"]
 
@@ -335,7 +336,7 @@ def _run_one(trial, *, cfg: StudyConfig, raw_overrides: list[str], params: dict[
     from optuna.trial import TrialState
 
     from harness.record import TrialRecord
-    from harness.trial import Pruned, objective_values, run_trial
+    from harness.trial import Pruned, TrialRun, objective_values, run_trial
 
     trial_dir = cfg.dir / f"trial-{trial.number}"
     resolved = compose(raw_overrides)
@@ -354,10 +355,11 @@ def _run_one(trial, *, cfg: StudyConfig, raw_overrides: list[str], params: dict[
         return storage_call(trial.should_prune, what="asking the pruner")
 
     try:
-        metrics = run_trial(
-            tcfg, resolved=redacted_config(resolved), study=cfg.name, number=trial.number, trial_dir=trial_dir,
-            report=report, report_on=cfg.prune_on, params=params, progress=progress, sandbox_labels=labels, record_facts=facts,
-        )
+        local_workers = cfg.launcher.n_workers if cfg.launcher.backend == "local" else 1
+        run = TrialRun(study=cfg.name, number=trial.number, dir=trial_dir, params=params or {}, report=report,
+                       report_on=cfg.prune_on, progress=progress, sandbox_labels=labels or {}, record_facts=facts or {},
+                       local_workers=local_workers)
+        metrics = run_trial(tcfg, resolved=redacted_config(resolved), run=run)
         values = objective_values(metrics, cfg.selection_objectives)
     except Pruned as e:
         return TrialState.PRUNED, None, str(e), False

@@ -290,7 +290,7 @@ def collect(study_dir: Path, *, baseline: Path | None = None) -> tuple[dict[str,
 
 def build_report(study_dir: Path, *, baseline: Path | None = None, out: Path | None = None) -> Report:
     """Write the report (default ``<study>/report.html``, atomically) and say what was skipped."""
-    from reports.leaderboard import write_text_atomic
+    from common.files import write_text_atomic
     from reports.page import render
 
     started = time.perf_counter()

@@ -20,7 +20,7 @@ def _distribution(key: str, values: list[Any], spec: dict[str, Any] | None):
     spec = spec or {}
     kind = spec.get("type")
     if kind == "categorical" or (kind is None and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
-        choices = list(spec.get("choices") or sorted(set(values), key=str))
+        choices = list(spec.get("choices") or sorted({str(v): v for v in values}.values(), key=str))  # lists are unhashable
         return CategoricalDistribution([c if isinstance(c, (int, float, str, bool)) or c is None else str(c) for c in choices])
     low = min(values + ([spec["low"]] if spec.get("low") is not None else []))
     high = max(values + ([spec["high"]] if spec.get("high") is not None else []))

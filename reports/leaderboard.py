@@ -9,13 +9,16 @@ which keep their reasons), and writes ``leaderboard.md`` and ``leaderboard.csv``
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Leaderboard", "build_leaderboard", "load_trials", "trial_number", "write_text_atomic"]
+from common.files import write_text_atomic
+
+__all__ = ["Leaderboard", "build_leaderboard", "load_trials", "trial_number"]
 
 from reports.stats import compare_paired, mean_interval, per_problem_pass_at_k  # noqa: E402 (light: scipy is imported lazily)
 
@@ -73,32 +76,13 @@ class Leaderboard:
                  f"Intervals are 95% over problems; `vs #1` is the paired difference from the best trial in points "
                  f"with its 95% interval, `~` where the two cannot be told apart.\n\n")
         write_text_atomic(md, title + self.to_markdown())
-        tmp = csv_path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            writer.writeheader()
-            for r in self.rows:
-                writer.writerow({c: r.get(c, "") for c in self.columns})
-        tmp.replace(csv_path)
+        buffer = io.StringIO(newline="")  # the csv module's \r\n line ends, written as they are
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, extrasaction="ignore")
+        writer.writeheader()
+        for r in self.rows:
+            writer.writerow({c: r.get(c, "") for c in self.columns})
+        write_text_atomic(csv_path, buffer.getvalue())
         return [md, csv_path]
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a unique temporary file beside ``path``, then rename: readers never see half a file."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be read by others
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cell(v: Any) -> str:

@@ -23,6 +23,18 @@ def _imports(package: str) -> set[tuple[str, str]]:
     return found
 
 
+def test_common_imports_only_the_standard_library():
+    """common/ is the bottom layer every package may use: it imports the standard library and itself, nothing else."""
+    bad = sorted((f, m) for f, m in _imports("common") if m.split(".")[0] not in (*sys.stdlib_module_names, "common"))
+    assert not bad, bad
+    climbing = []
+    for path in (REPO / "common").rglob("*.py"):
+        depth = len(path.relative_to(REPO / "common").parts)  # `from .` in common/files.py is depth 1: still common
+        climbing += [str(path.relative_to(REPO)) for n in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(n, ast.ImportFrom) and n.level > depth]
+    assert not climbing, f"relative imports above common/: {climbing}"
+
+
 def test_evaluators_never_import_harness():
     bad = sorted(f for f, m in _imports("evaluators") if m == "harness" or m.startswith("harness."))
     assert not bad, bad
@@ -46,7 +58,7 @@ def test_launchers_only_start_workers():
 
 @pytest.mark.parametrize("module", ["evaluators", "evaluators.execute", "harness.config", "harness.data", "harness.methods",
                                     "harness.launch", "harness.worker", "harness.identity", "reports.leaderboard",
-                                    "reports.build", "reports.diagnosis", "evaluators.suites", "harness.suites"])
+                                    "reports.build", "reports.diagnosis", "evaluators.suites", "harness.suites", "common.files"])
 def test_import_is_light(module):
     code = f"import sys, {module}; heavy = [m for m in ('torch', 'transformers', 'peft', 'wandb', 'docker', 'lm_eval', 'submitit', 'optuna', 'plotly') if m in sys.modules]; print(heavy)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -10,11 +10,11 @@ against every entry of ``ENGINES``.
 
 from __future__ import annotations
 
-from evaluators.engines._base import Engine, GenerationSettings, StopCheck, choose_tokens, row_uniforms, truncate_at_stop
+from evaluators.engines._base import Engine, GenerationSettings, SettingsError, StopCheck, choose_tokens, row_uniforms, truncate_at_stop
 from evaluators.engines.hf import HFEngine
 from evaluators.engines.hf_generate import HFGenerateEngine
 
-__all__ = ["ENGINES", "Engine", "GenerationSettings", "StopCheck", "choose_tokens", "row_uniforms", "truncate_at_stop"]
+__all__ = ["ENGINES", "Engine", "GenerationSettings", "SettingsError", "StopCheck", "choose_tokens", "row_uniforms", "truncate_at_stop"]
 
 # The registry: ``eval.engine`` -> the engine. A new engine is a file plus one entry here (and a case in the
 # contract test's table). An engine imports torch only when it generates.

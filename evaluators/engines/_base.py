@@ -21,11 +21,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Engine", "GenerationSettings", "StopCheck", "choose_tokens", "row_uniforms", "truncate_at_stop"]
+__all__ = ["Engine", "GenerationSettings", "SettingsError", "StopCheck", "choose_tokens", "row_uniforms", "truncate_at_stop"]
+
+
+class SettingsError(ValueError):
+    """A generation setting is out of range. ``key`` is the field's name (harness reports it as
+    ``eval.generation.<key>``), ``value`` the bad value, ``expected`` what is allowed."""
+
+    def __init__(self, key: str, value: object, expected: str):
+        self.key, self.value, self.expected = key, value, expected
+        super().__init__(f"{key}={value!r}: {expected}")
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
+    """How completions are generated: the ``eval.generation`` config group, plus the trial's ``seed``
+    and ``eval.engine`` (set by harness, not keys of ``eval.generation``). Recorded as is
+    (:meth:`as_record`) with every evaluation, and checked here, so no engine sees a bad value."""
+
     n_samples: int = 1
     temperature: float = 0.0  # 0 = greedy
     top_p: float = 1.0
@@ -33,6 +46,18 @@ class GenerationSettings:
     batch_size: int = 16
     seed: int = 0
     engine: str = "hf"
+
+    def __post_init__(self) -> None:
+        for key in ("n_samples", "max_new_tokens", "batch_size"):
+            if getattr(self, key) <= 0:
+                raise SettingsError(key, getattr(self, key), "must be > 0")
+        if self.temperature < 0:
+            raise SettingsError("temperature", self.temperature, "must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise SettingsError("top_p", self.top_p, "must be in (0, 1]")
+        if self.temperature == 0 and self.n_samples > 1:
+            raise SettingsError("n_samples", self.n_samples,
+                                "greedy decoding (temperature 0) gives 1 distinct sample; set n_samples=1 or temperature > 0")
 
     def as_record(self) -> dict:
         return {**self.__dict__, "decoding": "greedy" if self.temperature == 0 else "sampling"}

@@ -89,7 +89,7 @@ class HFEngine:
     name = "hf"
 
     def __init__(self) -> None:
-        self.stats: dict[str, int] = {}  # the last call's forwards and row-steps (benchmarks/bench_engines.py)
+        self.stats: dict[str, int] = {}  # the last call's forwards and row-steps (perf/bench_engines.py)
 
     def unsupported(self, model) -> str | None:
         peft_config = getattr(model, "active_peft_config", None)

@@ -58,7 +58,7 @@ class HFGenerateEngine:
     name = "hf_generate"
 
     def __init__(self) -> None:
-        self.stats: dict[str, int] = {}  # the last call's batches and row-steps (benchmarks/bench_engines.py)
+        self.stats: dict[str, int] = {}  # the last call's batches and row-steps (perf/bench_engines.py)
 
     def unsupported(self, model) -> str | None:
         return None if hasattr(model, "generate") else "the model has no generate()"

@@ -1,4 +1,4 @@
-"""``python -m evaluators.sandbox build|check``: build the sandbox image; self-test a backend."""
+"""``python -m evaluators.sandbox build|tag|check``: build the sandbox image; print its tag; self-test a backend."""
 
 from __future__ import annotations
 

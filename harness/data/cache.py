@@ -72,6 +72,8 @@ def save(cache_dir: Path, key: str, train: list[dict], validation: list[dict], r
         arrays.update({f"validation_{k}": v for k, v in _pack(validation).items()})
         np.savez(tmp / "arrays.npz", **arrays)
         (tmp / "report.json").write_text(json.dumps(report, indent=1, default=str))
+        # A folder, not a file (so not common.files): its files are written privately, then the whole
+        # folder is renamed into place, and load() trusts only a folder that has both of them.
         if final.exists():
             shutil.rmtree(tmp)  # another worker got there first: same key, same content
         else:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 from harness.data import rules
 from harness.data.config import HygieneConfig
@@ -22,6 +25,8 @@ REASONS = (
     "empty_output", "too_short", "too_long", "syntax_error", "pii_email", "pii_ipv4", "pii_api_key",
     "exact_duplicate", "near_duplicate", "contaminated",
 )
+
+View = tuple[list[str], list[str]]  # (abstract, literal) token streams of one record
 
 
 def approx_token_counts(texts: Sequence[str]) -> list[int]:
@@ -37,7 +42,7 @@ def _snippet(ex: Example, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _record_views(ex: Example) -> tuple[list[str], list[str]]:
+def _record_views(ex: Example) -> View:
     """(abstract, literal) token streams of the whole conversation."""
     abstract: list[str] = []
     literal: list[str] = []
@@ -48,6 +53,28 @@ def _record_views(ex: Example) -> tuple[list[str], list[str]]:
     return abstract, literal
 
 
+@dataclass
+class _Drops:
+    """What hygiene dropped: a count per reason and the first few examples of each, with why."""
+
+    examples_per_reason: int
+    counts: Counter = field(default_factory=Counter)
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, reason: str, ex: Example, **detail: Any) -> None:
+        self.counts[reason] += 1
+        bucket = self.examples.setdefault(reason, [])
+        if len(bucket) < self.examples_per_reason:
+            bucket.append({"ref": ex.ref, "source": ex.source, "text": _snippet(ex), **detail})
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    t = time.perf_counter()
+    yield
+    timings[stage] = time.perf_counter() - t
+
+
 def clean(
     examples: list[Example],
     cfg: HygieneConfig,
@@ -56,27 +83,47 @@ def clean(
     count_tokens: Callable[[list[str]], list[int]] | None = None,
 ) -> tuple[list[Example], dict]:
     """Apply every enabled check; returns (kept examples, report)."""
-    from harness.data.decontam import Decontaminator, benchmark_parts
-    from harness.data.dedup import NearDedup, exact_key
-
-    started = time.perf_counter()
-    dropped: Counter = Counter()
-    samples: dict[str, list] = {}
-    timings: dict[str, float] = {}
-
-    def drop(reason: str, ex: Example, **detail) -> None:
-        dropped[reason] += 1
-        bucket = samples.setdefault(reason, [])
-        if len(bucket) < cfg.examples_per_reason:
-            bucket.append({"ref": ex.ref, "source": ex.source, "text": _snippet(ex), **detail})
-
     if not cfg.enabled:
         return examples, {"enabled": False, "input": len(examples), "kept": len(examples), "dropped": {}}
+    started = time.perf_counter()
+    drops = _Drops(cfg.examples_per_reason)
+    timings: dict[str, float] = {}
+    all_benchmarks = list(dict.fromkeys([*benchmarks, *cfg.extra_benchmarks]))  # the trial's, then the always-checked
+    decontaminates = cfg.decontaminate and bool(all_benchmarks)
 
-    # 1. Per-record rules.
-    t = time.perf_counter()
-    count = count_tokens or approx_token_counts
-    lengths = count(["\n".join(m["content"] for m in ex.messages) for ex in examples])
+    with _timed(timings, "rules"):
+        kept = _apply_rules(examples, cfg=cfg, count_tokens=count_tokens or approx_token_counts, drops=drops)
+    if cfg.exact_dedup:
+        with _timed(timings, "exact_dedup"):
+            kept = _drop_exact_duplicates(kept, drops=drops)
+    with _timed(timings, "normalise"):
+        views = [_record_views(ex) for ex in kept] if (cfg.near_dedup or decontaminates) else []
+    if cfg.near_dedup:
+        with _timed(timings, "near_dedup"):
+            kept, views = _drop_near_duplicates(kept, views=views, cfg=cfg, drops=drops)
+    decontam_summary = None
+    if decontaminates:
+        with _timed(timings, "decontaminate"):
+            kept, decontam_summary = _decontaminate(kept, views=views, cfg=cfg, benchmarks=all_benchmarks, drops=drops)
+
+    report = {
+        "enabled": True,
+        "input": len(examples),
+        "kept": len(kept),
+        "dropped": {r: drops.counts[r] for r in REASONS if drops.counts[r]},
+        "examples": drops.examples,
+        "settings": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "token_counter": "tokenizer" if count_tokens else "approx_words",
+        "decontamination": decontam_summary,
+        "seconds": {k: round(v, 3) for k, v in {**timings, "total": time.perf_counter() - started}.items()},
+    }
+    return kept, report
+
+
+def _apply_rules(examples: list[Example], *, cfg: HygieneConfig, count_tokens: Callable[[list[str]], list[int]],
+                 drops: _Drops) -> list[Example]:
+    """1. Per-record rules: empty answer, too short or long, code that does not parse, PII."""
+    lengths = count_tokens(["\n".join(m["content"] for m in ex.messages) for ex in examples])
     kept: list[Example] = []
     for ex, n in zip(examples, lengths, strict=True):
         reason = (
@@ -87,79 +134,66 @@ def clean(
             or (rules.pii(ex) if cfg.pii else None)
         )
         if reason:
-            drop(reason, ex, tokens=n)
+            drops.add(reason, ex, tokens=n)
         else:
             kept.append(ex)
-    timings["rules"] = time.perf_counter() - t
+    return kept
 
-    # 2. Exact duplicates.
-    if cfg.exact_dedup:
-        t = time.perf_counter()
-        first: dict[bytes, str] = {}
-        survivors = []
-        for ex in kept:
-            key = exact_key(ex.messages)
-            if key in first:
-                drop("exact_duplicate", ex, duplicate_of=first[key])
-            else:
-                first[key] = ex.ref
-                survivors.append(ex)
-        kept = survivors
-        timings["exact_dedup"] = time.perf_counter() - t
 
-    checks_benchmarks = cfg.decontaminate and (benchmarks or cfg.extra_benchmarks)
-    t = time.perf_counter()
-    views = [_record_views(ex) for ex in kept] if (cfg.near_dedup or checks_benchmarks) else None
-    timings["normalise"] = time.perf_counter() - t
+def _drop_exact_duplicates(examples: list[Example], *, drops: _Drops) -> list[Example]:
+    """2. Exact duplicates of an earlier record's messages (the first is kept)."""
+    from harness.data.dedup import exact_key
 
-    # 3. Near duplicates (MinHash LSH over normalised shingles).
-    if cfg.near_dedup:
-        t = time.perf_counter()
-        near = NearDedup(threshold=cfg.near_dedup_threshold, num_perm=cfg.num_perm)
-        survivors, survivor_views = [], []
-        for i, (ex, view) in enumerate(zip(kept, views, strict=True)):
-            hit = near.seen(str(i), shingle_hashes(view[0], cfg.shingle_size))
-            if hit is not None:
-                drop("near_duplicate", ex, duplicate_of=kept[int(hit[0])].ref, similarity=round(hit[1], 3))
-            else:
-                survivors.append(ex)
-                survivor_views.append(view)
-        kept, views = survivors, survivor_views
-        timings["near_dedup"] = time.perf_counter() - t
+    first: dict[bytes, str] = {}
+    kept: list[Example] = []
+    for ex in examples:
+        key = exact_key(ex.messages)
+        if key in first:
+            drops.add("exact_duplicate", ex, duplicate_of=first[key])
+        else:
+            first[key] = ex.ref
+            kept.append(ex)
+    return kept
 
-    # 4. Decontamination against every evaluation benchmark.
-    decontam_summary = None
-    benchmarks = list(dict.fromkeys([*benchmarks, *cfg.extra_benchmarks]))
-    if cfg.decontaminate and benchmarks:
-        t = time.perf_counter()
-        index = Decontaminator(benchmark_parts(benchmarks), n=cfg.decontam_ngram,
-                               threshold=cfg.decontam_threshold, min_ngrams=cfg.decontam_min_ngrams,
-                               renamed_threshold=cfg.decontam_renamed_threshold,
-                               renamed_min_ngrams=cfg.decontam_renamed_min_ngrams)
-        survivors = []
-        per_benchmark: Counter = Counter()
-        for ex, view in zip(kept, views, strict=True):
-            hit = index.match(*view)
-            if hit is not None:
-                part, coverage, how = hit
-                per_benchmark[part.benchmark] += 1
-                drop("contaminated", ex, benchmark=part.benchmark, task_id=part.task_id, part=part.kind,
-                     coverage=round(coverage, 3), view=how)
-            else:
-                survivors.append(ex)
-        kept = survivors
-        decontam_summary = {**index.summary(), "benchmarks": list(benchmarks), "dropped_per_benchmark": dict(per_benchmark)}
-        timings["decontaminate"] = time.perf_counter() - t
 
-    report = {
-        "enabled": True,
-        "input": len(examples),
-        "kept": len(kept),
-        "dropped": {r: dropped[r] for r in REASONS if dropped[r]},
-        "examples": samples,
-        "settings": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
-        "token_counter": "tokenizer" if count_tokens else "approx_words",
-        "decontamination": decontam_summary,
-        "seconds": {k: round(v, 3) for k, v in {**timings, "total": time.perf_counter() - started}.items()},
-    }
-    return kept, report
+def _drop_near_duplicates(examples: list[Example], *, views: list[View], cfg: HygieneConfig,
+                          drops: _Drops) -> tuple[list[Example], list[View]]:
+    """3. Near duplicates: MinHash LSH over shingles of the normalised (abstract) token stream."""
+    from harness.data.dedup import NearDedup
+
+    near = NearDedup(threshold=cfg.near_dedup_threshold, num_perm=cfg.num_perm)
+    kept: list[Example] = []
+    kept_views: list[View] = []
+    for i, (ex, view) in enumerate(zip(examples, views, strict=True)):
+        hit = near.seen(str(i), shingle_hashes(view[0], cfg.shingle_size))
+        if hit is not None:
+            drops.add("near_duplicate", ex, duplicate_of=examples[int(hit[0])].ref, similarity=round(hit[1], 3))
+        else:
+            kept.append(ex)
+            kept_views.append(view)
+    return kept, kept_views
+
+
+def _decontaminate(examples: list[Example], *, views: list[View], cfg: HygieneConfig, benchmarks: list[str],
+                   drops: _Drops) -> tuple[list[Example], dict[str, Any]]:
+    """4. Records that contain an evaluation problem of any of ``benchmarks``; returns the kept
+    records and the summary for the report (the index's settings, the drops per benchmark)."""
+    from harness.data.decontam import Decontaminator, benchmark_parts
+
+    index = Decontaminator(benchmark_parts(benchmarks), n=cfg.decontam_ngram,
+                           threshold=cfg.decontam_threshold, min_ngrams=cfg.decontam_min_ngrams,
+                           renamed_threshold=cfg.decontam_renamed_threshold,
+                           renamed_min_ngrams=cfg.decontam_renamed_min_ngrams)
+    kept: list[Example] = []
+    per_benchmark: Counter = Counter()
+    for ex, view in zip(examples, views, strict=True):
+        hit = index.match(*view)
+        if hit is not None:
+            part, coverage, how = hit
+            per_benchmark[part.benchmark] += 1
+            drops.add("contaminated", ex, benchmark=part.benchmark, task_id=part.task_id, part=part.kind,
+                      coverage=round(coverage, 3), view=how)
+        else:
+            kept.append(ex)
+    summary = {**index.summary(), "benchmarks": list(benchmarks), "dropped_per_benchmark": dict(per_benchmark)}
+    return kept, summary

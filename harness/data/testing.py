@@ -1,4 +1,4 @@
-"""A small byte-level BPE tokenizer built locally, for tests and benchmarks (no downloads)."""
+"""A small byte-level BPE tokenizer built locally, for tests and the speed scripts in perf/ (no downloads)."""
 
 from __future__ import annotations
 

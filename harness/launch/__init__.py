@@ -5,9 +5,9 @@ per implementation, the interface in ``_base``): ``local`` (processes on this ma
 from __future__ import annotations
 
 from harness.launch import local, slurm
-from harness.launch._base import Launcher, LauncherBackend, LaunchOutcome, WorkerJob
+from harness.launch._base import Launcher, LauncherBackend, LauncherConfig, LaunchOutcome, WorkerJob
 
-__all__ = ["LAUNCHERS", "LaunchOutcome", "Launcher", "LauncherBackend", "WorkerJob", "get_launcher"]
+__all__ = ["LAUNCHERS", "LaunchOutcome", "Launcher", "LauncherBackend", "LauncherConfig", "WorkerJob", "get_launcher"]
 
 # The registry. A new launcher is a file plus one entry here (and a case in tests/harness/test_launch_contract.py).
 LAUNCHERS: dict[str, LauncherBackend] = {

@@ -13,12 +13,42 @@ Nothing here imports a cluster library: submitit is imported inside ``SlurmLaunc
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.config import StudyConfig
+from harness.schema import check_one_of, check_positive
 
-__all__ = ["LaunchOutcome", "Launcher", "LauncherBackend", "WorkerJob"]
+if TYPE_CHECKING:  # the study's schema holds a LauncherConfig: a runtime import would be circular
+    from harness.study_config import StudyConfig
+
+__all__ = ["LaunchOutcome", "Launcher", "LauncherBackend", "LauncherConfig", "WorkerJob"]
+
+
+@dataclass(frozen=True)
+class LauncherConfig:
+    """``launcher`` group: who runs the workers (``harness.launch``). The SLURM keys are read by
+    ``launcher=slurm`` only; each maps to one sbatch option (docs/cluster.md)."""
+
+    backend: str = "local"  # an entry of harness.launch.LAUNCHERS
+    n_workers: int = 1
+    wait: bool = True  # false: submit and exit; rerun the command (or harness.status) to follow
+    partition: str | None = None
+    time_min: int = 60  # per worker (array task)
+    mem_gb: float | None = None
+    cpus_per_task: int = 1
+    gpus_per_task: int = 0
+    max_parallel: int | None = None  # array tasks running at once (None: all)
+    sbatch: dict[str, Any] = field(default_factory=dict)  # extra sbatch options, e.g. {account: abc, qos: high}
+    setup: tuple[str, ...] = ()  # shell lines run before each worker (module load, source venv)
+
+    def __post_init__(self) -> None:
+        from harness.launch import LAUNCHERS  # the registry is the list of names (imports no launcher)
+
+        check_one_of("backend", self.backend, sorted(LAUNCHERS))
+        check_positive("n_workers", self.n_workers)
+        check_positive("time_min", self.time_min)
+        check_positive("cpus_per_task", self.cpus_per_task)
+        check_positive("gpus_per_task", self.gpus_per_task, allow_zero=True)
 
 
 @dataclass(frozen=True)

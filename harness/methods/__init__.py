@@ -22,6 +22,7 @@ from harness.errors import ConfigError
 from harness.methods import adalora, bitfit, freeze, full, ia3, lora, prompt_learning, qlora
 from harness.methods._base import AppliedMethod, Method, MethodConfig, MethodUnavailable
 from harness.methods.targets import PRESETS, resolve_target_modules
+from harness.schema import from_dict
 
 __all__ = [
     "METHODS",
@@ -78,20 +79,26 @@ METHODS: dict[str, Method] = {
 _MOVED = {"optim": "train.optim", "gradient_checkpointing": "train.gradient_checkpointing"}
 
 
-def method_config_from_dict(d: Mapping[str, Any]) -> MethodConfig:
-    """The `method` group as a plain dict (with "name") -> its typed, checked config. Raises ConfigError."""
-    values = dict(d)
-    name = values.get("name")
-    if name not in METHODS:
+def method_config_from_dict(d: Mapping[str, Any] | None) -> MethodConfig:
+    """The `method` group as a plain dict (with "name") -> its typed, checked config. Raises ConfigError.
+
+    `name` picks the schema (the method's config class); a key that is not one of its knobs is named with the
+    method's knobs (or where it moved); then the generic `harness.schema.from_dict` checks types and values.
+    """
+    d = {} if d is None else d
+    if not isinstance(d, Mapping):
+        raise ConfigError("method", d, "expected a mapping: name and the method's knobs")
+    name = d.get("name")
+    if not isinstance(name, str) or name not in METHODS:
         raise ConfigError("method.name", name, f"unknown method; choices: {', '.join(METHODS)}")
     cls = METHODS[name].config_cls
     known = [f.name for f in dataclasses.fields(cls)]
-    for key in values:
+    for key in d:
         if key in _MOVED and key not in known:
-            raise ConfigError(f"method.{key}", values[key], f"moved to {_MOVED[key]} (it applies to every method); set that instead")
+            raise ConfigError(f"method.{key}", d[key], f"moved to {_MOVED[key]} (it applies to every method); set that instead")
         if key not in known:
-            raise ConfigError(f"method.{key}", values[key], f"not a knob of method={name}; its knobs: {', '.join(known)}")
-    return cls(**values)
+            raise ConfigError(f"method.{key}", d[key], f"not a knob of method={name}; its knobs: {', '.join(known)}")
+    return from_dict(cls, d, "method")
 
 
 def model_load_kwargs(cfg: MethodConfig, *, device: str = "cpu") -> dict[str, Any]:

@@ -49,7 +49,7 @@ class MethodConfig:
         if self.default_optim is not None:
             from harness.optimizers import check_name
 
-            check_name("method.default_optim", self.default_optim)
+            check_name("default_optim", self.default_optim)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -101,38 +101,35 @@ class Method:
 
 
 # ---------------------------------------------------------------------------------------------- value checks
-# Each raises ConfigError("method.<key>", value, expected); the key prefix is added here so configs stay short.
-
-
-def _err(key: str, value: object, expected: str) -> ConfigError:
-    return ConfigError(f"method.{key}", value, expected)
+# Each raises ConfigError(key, value, expected) with the key relative to the method's config, as every value
+# check in a schema's __post_init__ does; harness.schema.from_dict reports it as method.<key>.
 
 
 def check_positive_int(key: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise _err(key, value, "must be a positive integer")
+        raise ConfigError(key, value, "must be a positive integer")
 
 
 def check_positive_float(key: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise _err(key, value, "must be a positive number")
+        raise ConfigError(key, value, "must be a positive number")
 
 
 def check_fraction(key: str, value: object) -> None:
     """A probability such as dropout: 0 <= value < 1."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise _err(key, value, "must be a number in [0, 1)")
+        raise ConfigError(key, value, "must be a number in [0, 1)")
 
 
 def check_bool(key: str, value: object) -> None:
     if not isinstance(value, bool):
-        raise _err(key, value, "must be true or false")
+        raise ConfigError(key, value, "must be true or false")
 
 
 def check_choice(key: str, value: object, choices: tuple[object, ...]) -> None:
     if not any(type(value) is type(c) and value == c for c in choices):  # type check: True must not match 1
         shown = ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in choices)
-        raise _err(key, value, f"must be one of: {shown}")
+        raise ConfigError(key, value, f"must be one of: {shown}")
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

@@ -53,16 +53,16 @@ class AdaloraMethodConfig(MethodConfig):
         check_positive_int("init_r", self.init_r)
         check_positive_int("target_r", self.target_r)
         if self.target_r > self.init_r:
-            raise ConfigError("method.target_r", self.target_r, f"must be <= init_r ({self.init_r}): AdaLoRA only prunes rank")
+            raise ConfigError("target_r", self.target_r, f"must be <= init_r ({self.init_r}): AdaLoRA only prunes rank")
         for key in ("tinit", "tfinal"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"method.{key}", value, "must be a non-negative integer (steps)")
+                raise ConfigError(key, value, "must be a non-negative integer (steps)")
         check_positive_int("deltaT", self.deltaT)
         check_fraction("beta1", self.beta1)
         check_fraction("beta2", self.beta2)
         if isinstance(self.orth_reg_weight, bool) or not isinstance(self.orth_reg_weight, (int, float)) or self.orth_reg_weight < 0:
-            raise ConfigError("method.orth_reg_weight", self.orth_reg_weight, "must be a non-negative number")
+            raise ConfigError("orth_reg_weight", self.orth_reg_weight, "must be a non-negative number")
         if self.total_step is not None:
             check_positive_int("total_step", self.total_step)
         check_lora_knobs(self)

@@ -25,7 +25,7 @@ class FreezeConfig(MethodConfig):
         super().__post_init__()
         check_positive_int("num_trainable_layers", self.num_trainable_layers)
         if not isinstance(self.extra_modules, (list, tuple)) or not all(isinstance(m, str) and m for m in self.extra_modules):
-            raise ConfigError("method.extra_modules", self.extra_modules, "must be a list of module names")
+            raise ConfigError("extra_modules", self.extra_modules, "must be a list of module names")
         object.__setattr__(self, "extra_modules", tuple(self.extra_modules))
 
 

@@ -33,8 +33,8 @@ class Ia3MethodConfig(MethodConfig):
                 object.__setattr__(self, "target_modules", tuple(self.target_modules))
         if self.feedforward_modules is not None:
             if isinstance(self.feedforward_modules, str):
-                raise ConfigError("method.feedforward_modules", self.feedforward_modules, "must be a list of module names or null")
-            check_target_spec(self.feedforward_modules, key="method.feedforward_modules")
+                raise ConfigError("feedforward_modules", self.feedforward_modules, "must be a list of module names or null")
+            check_target_spec(self.feedforward_modules, key="feedforward_modules")
             object.__setattr__(self, "feedforward_modules", tuple(self.feedforward_modules))
         check_bool("init_ia3_weights", self.init_ia3_weights)
 

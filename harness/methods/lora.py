@@ -78,10 +78,10 @@ class LoraMethodConfig(MethodConfig):
         if self.loraplus_lr_ratio is not None:
             check_positive_float("loraplus_lr_ratio", self.loraplus_lr_ratio)
             if self.loraplus_lr_ratio < 1:
-                raise ConfigError("method.loraplus_lr_ratio", self.loraplus_lr_ratio, "must be >= 1 (B learns faster than A)")
+                raise ConfigError("loraplus_lr_ratio", self.loraplus_lr_ratio, "must be >= 1 (B learns faster than A)")
         flag = _REQUIRED_FLAG.get(self.name)
         if flag and not getattr(self, flag[0]):
-            raise ConfigError(f"method.{flag[0]}", getattr(self, flag[0]), f"method={self.name} needs {flag[1]}")
+            raise ConfigError(flag[0], getattr(self, flag[0]), f"method={self.name} needs {flag[1]}")
 
     @property
     def alpha(self) -> float:

@@ -42,7 +42,7 @@ class QloraConfig(LoraMethodConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.load_in_4bit is not True:
-            raise ConfigError("method.load_in_4bit", self.load_in_4bit, "qlora loads the base in 4 bits (true); use method=lora for a full-precision base")
+            raise ConfigError("load_in_4bit", self.load_in_4bit, "qlora loads the base in 4 bits (true); use method=lora for a full-precision base")
         check_choice("bnb_4bit_quant_type", self.bnb_4bit_quant_type, ("nf4", "fp4"))
         check_bool("bnb_4bit_use_double_quant", self.bnb_4bit_use_double_quant)
         check_choice("bnb_4bit_compute_dtype", self.bnb_4bit_compute_dtype, ("bfloat16", "float16", "float32"))

@@ -38,8 +38,9 @@ PRESETS: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def check_target_spec(value: object, *, key: str = "method.target_modules") -> None:
-    """Config-time check (no model yet): a known preset, or a non-empty list of non-empty names."""
+def check_target_spec(value: object, *, key: str = "target_modules") -> None:
+    """Config-time check (no model yet): a known preset, or a non-empty list of non-empty names. ``key`` is
+    relative to the method's config (harness.schema.from_dict adds ``method.``)."""
     if isinstance(value, str):
         if value not in PRESETS:
             raise ConfigError(key, value, f"must be a preset ({', '.join(PRESETS)}) or a list of module names")

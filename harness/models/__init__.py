@@ -7,10 +7,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from harness.config import ModelConfig
+from harness.models.config import ModelConfig
 from harness.errors import ConfigError
 
-__all__ = ["BUILTINS", "check_attention", "load_model", "load_tokenizer", "resolve_model"]
+__all__ = ["BUILTINS", "ModelConfig", "check_attention", "load_model", "load_tokenizer", "resolve_model"]
 
 BUILTINS = ("tiny-llama",)
 

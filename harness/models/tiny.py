@@ -152,6 +152,9 @@ def build_tiny(recipe: dict[str, Any], cache_dir: Path) -> tuple[Path, str]:
             "build_seconds": round(time.time() - started, 1),
         }
         (tmp / "build.json").write_text(json.dumps(build, indent=2))
+        # A folder, not a file (so not common.files): it is built privately beside its final name and
+        # renamed into place whole. Readers trust it once build.json is there; the lock keeps a second
+        # builder out while a stale, incomplete folder is removed.
         if path.exists():
             shutil.rmtree(path)
         tmp.rename(path)

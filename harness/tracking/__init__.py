@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.config import TrackingConfig
 from harness.tracking import study_run, tensorboard_tracker, wandb_tracker
-from harness.tracking._base import NullTracker, Tracker, TrackerBackend, no_lost_run
+from harness.tracking._base import NullTracker, Tracker, TrackerBackend, TrackingConfig, no_lost_run
 
-__all__ = ["TRACKERS", "NullTracker", "Tracker", "TrackerBackend", "finish_lost_run", "log_study", "open_tracker"]
+__all__ = ["TRACKERS", "NullTracker", "Tracker", "TrackerBackend", "TrackingConfig", "finish_lost_run", "log_study", "open_tracker"]
 
 # The registry: ``tracking.backend`` -> its entry. A new tracker is a file plus one entry here
 # (and a reader in tests/harness/test_tracking_contract.py).

@@ -1,17 +1,20 @@
-"""What every tracker shares: the interface a trial talks to, the do-nothing tracker, the
-registry entry, and the policy for untrusted text (how many rows, how many characters).
+"""What every tracker shares: the ``tracking`` group's schema, the interface a trial talks to, the
+do-nothing tracker, the registry entry, and the policy for untrusted text (how many rows, how many characters).
 
-Nothing here imports a tracking library: ``harness.config`` checks ``tracking.backend`` against
-the registry, and that check must stay fast.
+Nothing here imports a tracking library: the ``tracking`` group's schema (:class:`TrackingConfig`)
+checks ``tracking.backend`` against the registry, and that check must stay fast.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Literal, Protocol
 
-__all__ = ["MAX_CHARS", "MAX_ROWS", "TRUNCATED", "NullTracker", "Tracker", "TrackerBackend", "cell", "no_lost_run"]
+from harness.schema import check_one_of
+
+__all__ = ["MAX_CHARS", "MAX_ROWS", "TRUNCATED", "NullTracker", "Tracker", "TrackerBackend", "TrackingConfig", "cell",
+           "no_lost_run"]
 
 # One truncation policy for every backend: a table keeps its first MAX_ROWS rows, and a string
 # cell (a prompt, a completion: untrusted, arbitrarily long) its first MAX_CHARS characters.
@@ -29,6 +32,26 @@ def cell(value: Any, *, max_chars: int = MAX_CHARS) -> str | int | float | bool 
     if isinstance(value, str) and len(value) > max_chars:
         value = value[: max_chars - len(TRUNCATED)] + TRUNCATED
     return value
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """``tracking`` group. ``backend`` names an entry of ``harness.tracking.TRACKERS``;
+    ``mode: disabled`` turns any backend off. ``offline``/``online``, ``project``, ``entity`` and
+    ``upload_adapter`` are W&B's (docs/tracking.md)."""
+
+    backend: str = "wandb"
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "harness"
+    entity: str | None = None
+    # False: the trial's adapter artifact is a reference to the local folder (checksums only);
+    # True: its files are uploaded (on `wandb sync` when offline).
+    upload_adapter: bool = False
+
+    def __post_init__(self) -> None:
+        from harness.tracking import TRACKERS  # the registry is the list of names (imports no tracking library)
+
+        check_one_of("backend", self.backend, sorted(TRACKERS))
 
 
 class Tracker(Protocol):

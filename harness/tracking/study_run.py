@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.config import TrackingConfig
+from harness.tracking._base import TrackingConfig
 from harness.tracking.wandb_tracker import _settings, _table, wait_written
 
 __all__ = ["log_study"]

@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.config import TrackingConfig
-from harness.tracking._base import MAX_ROWS, cell
+from harness.tracking._base import MAX_ROWS, TrackingConfig, cell
 
 __all__ = ["LOG_DIR", "TensorBoardTracker", "finish_lost_run", "log_dir", "read_events", "unformat"]
 

@@ -15,8 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.config import TrackingConfig
-from harness.tracking._base import MAX_CHARS, MAX_ROWS, TRUNCATED, cell
+from harness.tracking._base import MAX_CHARS, MAX_ROWS, TRUNCATED, TrackingConfig, cell
 
 __all__ = ["MAX_CHARS", "MAX_ROWS", "TRUNCATED", "WandbTracker", "read_offline_run", "read_offline_table", "wait_written",
            "finish_lost_run"]

@@ -24,7 +24,7 @@ def test_prompts_are_rendered_with_the_training_template(monkeypatch):
     monkeypatch.setattr(evaluate_mod, "generate", fake_generate)
     bench = load_benchmark("toy", limit=3)
     samples = evaluate_mod.generate_samples(
-        None, None, bench, settings=GenerationSettings(n_samples=2),
+        None, None, bench, settings=GenerationSettings(n_samples=2, temperature=0.8),
         format_prompt=lambda p: f"### Instruction:\n{p}\n### Response:\n", add_special_tokens=False,
     )
     assert seen["prompts"] == [f"### Instruction:\n{t.prompt}\n### Response:\n" for t in bench.tasks]

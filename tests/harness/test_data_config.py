@@ -31,14 +31,14 @@ def test_toy_defaults():
 @pytest.mark.parametrize(
     "override, key, message",
     [
-        ({"format": "xml"}, "data.format", "expected one of alpaca, sharegpt, prompt_completion"),
-        ({"template": "vicuna"}, "data.template", "expected one of none, alpaca, chatml, tokenizer"),
+        ({"format": "xml"}, "data.format", "expected one of ['alpaca', 'sharegpt', 'prompt_completion']"),
+        ({"template": "vicuna"}, "data.template", "expected one of ['none', 'alpaca', 'chatml', 'tokenizer']"),
         ({"cutoff_len": "long"}, "data.cutoff_len", "expected an integer"),
         ({"packing": "yes"}, "data.packing", "expected true or false"),
-        ({"on_error": "ignore"}, "data.on_error", "expected one of raise, skip"),
+        ({"on_error": "ignore"}, "data.on_error", "expected one of ['raise', 'skip']"),
         ({"families": ["add", "nope"]}, "data.families", "expected toy families"),
         ({"hygiene": {"near_dedup_threshold": 1.5}}, "data.hygiene.near_dedup_threshold", "expected a value in"),
-        ({"hygiene": {"parse_code": "maybe"}}, "data.hygiene.parse_code", "expected one of fenced, whole, off"),
+        ({"hygiene": {"parse_code": "maybe"}}, "data.hygiene.parse_code", "expected one of ['fenced', 'whole', 'off']"),
         ({"hygiene": {"bogus": 1}}, "data.hygiene.bogus", "unknown key"),
         ({"colour": "red"}, "data.colour", "unknown key"),
         ({"mixture": [{"path": "a.jsonl", "ratio": -1}]}, "data.mixture[0].ratio", "expected"),

@@ -65,7 +65,7 @@ def test_sharegpt_problems_are_named(tmp_path):
 
 
 def test_unknown_format_is_a_config_error():
-    with pytest.raises(ConfigError, match="data.format='xml': expected one of alpaca, sharegpt, prompt_completion"):
+    with pytest.raises(ConfigError, match=r"data.format='xml': expected one of \['alpaca', 'sharegpt', 'prompt_completion'\]"):
         DataConfig.from_dict({"path": "x.jsonl", "format": "xml"})
 
 

@@ -85,7 +85,7 @@ def mbpp(ids):
     ],
 )
 def test_rules_drop_bad_records_with_a_reason(output, reason):
-    kept, report = clean([alpaca("Do it.", output)], HygieneConfig.from_dict(ONLY_RULES))
+    kept, report = clean([alpaca("Do it.", output)], HygieneConfig(**ONLY_RULES))
     assert kept == [] and report["dropped"] == {reason: 1}
     assert report["examples"][reason][0]["ref"] == "r"
 
@@ -100,12 +100,12 @@ def test_rules_drop_bad_records_with_a_reason(output, reason):
     ],
 )
 def test_rules_keep_good_records(output):
-    kept, _ = clean([alpaca("Do it.", output)], HygieneConfig.from_dict(ONLY_RULES))
+    kept, _ = clean([alpaca("Do it.", output)], HygieneConfig(**ONLY_RULES))
     assert len(kept) == 1
 
 
 def test_token_length_limits():
-    cfg = HygieneConfig.from_dict({**ONLY_RULES, "min_tokens": 3, "max_tokens": 10})
+    cfg = HygieneConfig(**ONLY_RULES, min_tokens=3, max_tokens=10)
     recs = [alpaca("Hi", "ok"), alpaca("Write it", "x = 1 + 2"), alpaca("Long", "word " * 50)]
     kept, report = clean(recs, cfg, count_tokens=lambda texts: [len(t.split()) for t in texts])
     assert len(kept) == 1 and report["dropped"] == {"too_short": 1, "too_long": 1}
@@ -113,7 +113,7 @@ def test_token_length_limits():
 
 def test_exact_duplicates_ignore_whitespace_only():
     recs = [alpaca("Add.", "return a + b"), alpaca("Add. ", "return  a + b\n"), alpaca("Add.", "return a - b")]
-    kept, report = clean(recs, HygieneConfig.from_dict({"near_dedup": False, "decontaminate": False}))
+    kept, report = clean(recs, HygieneConfig(near_dedup=False, decontaminate=False))
     assert len(kept) == 2 and report["dropped"] == {"exact_duplicate": 1}
 
 
@@ -130,7 +130,7 @@ def test_near_dedup_removes_renamed_and_comment_changed_copies():
         except SyntaxError:
             continue
         planted += [alpaca(r["text"], code, ref=f"copy-{kind}/{r['task_id']}") for kind, code in variants.items()]
-    kept, report = clean(recs + planted, HygieneConfig.from_dict({"decontaminate": False}))
+    kept, report = clean(recs + planted, HygieneConfig(decontaminate=False))
     kept_refs = {e.ref for e in kept}
     removed_copies = sum(1 for p in planted if p.ref not in kept_refs)
     recall = removed_copies / len(planted)
@@ -145,7 +145,7 @@ def test_near_dedup_keeps_distinct_small_functions():
     from evaluators.benchmarks import toy
 
     recs = [ex(r, "prompt_completion", ref=r["task_id"]) for r in toy.records("train")]
-    kept, report = clean(recs, HygieneConfig.from_dict({"decontaminate": False}))
+    kept, report = clean(recs, HygieneConfig(decontaminate=False))
     assert len(kept) == len(recs), report["examples"]
 
 
@@ -179,7 +179,7 @@ def _mbpp_plants():
 def decontaminated():
     train = [alpaca(r["text"], r["code"], f"train/mbpp/{r['task_id']}") for r in mbpp(range(601, 975))]
     planted = _humaneval_plants() + _mbpp_plants()
-    cfg = HygieneConfig.from_dict({"exact_dedup": False, "near_dedup": False})
+    cfg = HygieneConfig(exact_dedup=False, near_dedup=False)
     kept, report = clean(train + planted, cfg, benchmarks=["humaneval", "mbpp", "toy"])
     return train, planted, {e.ref for e in kept}, report
 
@@ -222,7 +222,7 @@ def test_short_problem_needs_its_statement_and_its_code():
     renamed = rename(short["code"])
     recs = [alpaca(short["text"], renamed, "both"), alpaca("Multiply two numbers.", renamed, "code only"),
             alpaca(short["text"], "def area(s):\n    return s * s * 0.5\n", "statement only")]
-    kept, report = clean(recs, HygieneConfig.from_dict({"exact_dedup": False, "near_dedup": False}),
+    kept, report = clean(recs, HygieneConfig(exact_dedup=False, near_dedup=False),
                          benchmarks=["mbpp"])
     assert [e.ref for e in kept] == ["code only", "statement only"]
     assert report["examples"]["contaminated"][0]["view"] == "text+code"
@@ -240,7 +240,7 @@ def test_toy_test_problems_planted_into_toy_train_are_removed():
 
     train = [ex(r, "prompt_completion", ref=r["task_id"]) for r in toy.records("train")]
     planted = [ex(r, "prompt_completion", ref="planted/" + r["task_id"]) for r in toy.records("test")[:40]]
-    kept, report = clean(train + planted, HygieneConfig.from_dict({"parse_code": "whole"}), benchmarks=["toy"])
+    kept, report = clean(train + planted, HygieneConfig(parse_code="whole"), benchmarks=["toy"])
     kept_refs = {e.ref for e in kept}
     assert not [p.ref for p in planted if p.ref in kept_refs]
     assert all(t.ref in kept_refs for t in train)

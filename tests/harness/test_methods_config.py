@@ -48,7 +48,7 @@ BAD_INPUTS = [
     ({"name": "nope"}, "method.name", "choices: full, lora"),
     ({"name": "lora", "r": 0}, "method.r", "positive integer"),
     ({"name": "lora", "r": -4}, "method.r", "positive integer"),
-    ({"name": "lora", "r": 2.5}, "method.r", "positive integer"),
+    ({"name": "lora", "r": 2.5}, "method.r", "expected an integer"),
     ({"name": "lora", "lora_alpha": 0}, "method.lora_alpha", "positive"),
     ({"name": "lora", "lora_alpha": -1.0}, "method.lora_alpha", "positive"),
     ({"name": "lora", "lora_dropout": 1.0}, "method.lora_dropout", "[0, 1)"),

@@ -7,11 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.config import ProbeConfig, study_config, trial_config
+from harness.config import study_config, trial_config
 from harness.errors import ConfigError
 from harness.keep import Keeper
 from harness.probe import ProbeScore, escape_text, load_probe_set, paired_gain, standard_error
-from harness.train import _callbacks
+from harness.train_config import ProbeConfig
+from harness.watch import watch_training
 
 
 def score(step: int, passed: list[int]) -> ProbeScore:
@@ -90,7 +91,7 @@ def _run(watch, steps, losses=None, total=None):
 def test_the_probe_runs_every_task_eval_steps_and_at_the_end_with_its_own_history_rows():
     calls, rows = [], []
     probe = lambda step: calls.append(step) or score(step, [1, 0, 0, 1])  # noqa: E731
-    watch = _callbacks(record_row=rows.append, report=lambda s, v: False, total_steps=75, progress=False,
+    watch = watch_training(record_row=rows.append, report=lambda s, v: False, total_steps=75, progress=False,
                        probe=probe, task_eval_steps=30)
     _run(watch, [0, 10, 20, 30, 40, 50, 60, 70, 75])
     assert calls == [30, 60, 75]  # not at step 0 (the base), then every 30 and the last step
@@ -100,7 +101,7 @@ def test_the_probe_runs_every_task_eval_steps_and_at_the_end_with_its_own_histor
 
 def test_the_probe_runs_at_the_first_evaluation_from_each_multiple():
     calls = []
-    watch = _callbacks(record_row=lambda r: None, report=lambda s, v: False, total_steps=100, progress=False,
+    watch = watch_training(record_row=lambda r: None, report=lambda s, v: False, total_steps=100, progress=False,
                        probe=lambda step: calls.append(step) or score(step, [1]), task_eval_steps=25)
     _run(watch, [0, 15, 30, 45, 60, 75, 90, 100])
     assert calls == [30, 60, 75, 100]
@@ -109,7 +110,7 @@ def test_the_probe_runs_at_the_first_evaluation_from_each_multiple():
 def test_pruning_on_the_probe_reports_its_pass_at_1_only_where_it_ran():
     reported = []
     seq = {20: [1, 1, 0, 0], 40: [0, 0, 0, 0]}
-    watch = _callbacks(record_row=lambda r: None, report=lambda s, v: reported.append((s, v)) or v < 0.25,
+    watch = watch_training(record_row=lambda r: None, report=lambda s, v: reported.append((s, v)) or v < 0.25,
                        total_steps=100, progress=False, probe=lambda step: score(step, seq[step]), task_eval_steps=20,
                        report_on="probe")
     control = _run(watch, [0, 10, 20, 30, 40, 50])

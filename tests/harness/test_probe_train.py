@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import TrainConfig
+from harness.train_config import TrainConfig
 from harness.probe import ProbeScore, standard_error
-from harness.train import train
+from harness.train import Optimization, TrainData, TrainHooks, train
 
 SEQUENCE = {10: [0, 1, 0, 0, 0, 0], 20: [1, 1, 1, 1, 0, 0], 30: [1, 1, 0, 0, 0, 0]}  # step 20 is best, 30 worse
 
@@ -38,9 +38,9 @@ def _collate(rows):
 def _train(tmp_path, model, *, keep: str, probe=None, rows=None):
     cfg = TrainConfig(max_steps=30, batch_size=4, eval_steps=10, logging_steps=10, device="cpu",
                       task_eval_steps=10 if probe else None, keep=keep)
-    return train(model=model, tokenizer=None, train_data=_data(32, 0), validation_data=_data(8, 1), collator=_collate,
-                 cfg=cfg, learning_rate=1e-2, seed=0, work_dir=tmp_path / "work", device="cpu",
-                 record_row=(rows if rows is not None else []).append, probe=probe, progress=False)
+    return train(model=model, data=TrainData(train=_data(32, 0), validation=_data(8, 1), collator=_collate), cfg=cfg,
+                 optimization=Optimization(learning_rate=1e-2), seed=0, work_dir=tmp_path / "work", device="cpu",
+                 hooks=TrainHooks(record_row=(rows if rows is not None else []).append, probe=probe, progress=False))
 
 
 def _stub_probe(model, seen: dict):

@@ -19,9 +19,9 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from harness.config import TrackingConfig
 from harness.errors import ConfigError
-from harness.tracking import TRACKERS, finish_lost_run, open_tracker
+from harness.schema import from_dict
+from harness.tracking import TRACKERS, TrackingConfig, finish_lost_run, open_tracker
 from harness.tracking._base import MAX_CHARS, TRUNCATED
 from tests.conftest import CONF, REPO
 
@@ -245,14 +245,12 @@ def test_config_names_come_from_the_registry():
     for name in TRACKERS:
         assert TrackingConfig(backend=name).backend == name
     with pytest.raises(ConfigError) as e:
-        TrackingConfig(backend="mlflow")
+        from_dict(TrackingConfig, {"backend": "mlflow"}, "tracking")
     assert (e.value.key, e.value.value) == ("tracking.backend", "mlflow")
     assert e.value.expected == f"expected one of {sorted(TRACKERS)}"
 
 
 def test_each_tracking_config_file_names_a_registered_backend():
-    from harness.config import from_dict
-
     files = sorted((CONF / "tracking").glob("*.yaml"))
     backends = {from_dict(TrackingConfig, yaml.safe_load(f.read_text()), "tracking").backend for f in files}
     assert backends == set(TRACKERS) and {f.stem for f in files} == set(TRACKERS)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import TrackingConfig
+from harness.tracking import TrackingConfig
 from harness.tracking import log_study, open_tracker
 from harness.tracking.wandb_tracker import TRUNCATED, read_offline_run, read_offline_table
 

@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import pytest
 
 from harness.errors import TrialFailed
-from harness.train import _callbacks
+from harness.watch import watch_training
 
 
 def _watch(report=lambda step, loss: False, early_stopping=None, total_steps=100):
     rows = []
-    return _callbacks(record_row=rows.append, report=report, total_steps=total_steps, progress=False,
+    return watch_training(record_row=rows.append, report=report, total_steps=total_steps, progress=False,
                       early_stopping=early_stopping), rows
 
 
@@ -42,7 +42,7 @@ def test_pruner_answer_stops_training_and_each_step_is_reported_once():
 
 
 def test_early_stopping_waits_patience_evaluations_without_a_gain_larger_than_min_delta():
-    from harness.config import EarlyStoppingConfig
+    from harness.train_config import EarlyStoppingConfig
 
     watch, _ = _watch(early_stopping=EarlyStoppingConfig(patience=2, min_delta=0.01))
     control = SimpleNamespace(should_training_stop=False)

@@ -8,7 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from harness.config import ModelConfig, TrainConfig, from_dict  # noqa: E402
+from harness.models.config import ModelConfig  # noqa: E402
+from harness.schema import from_dict  # noqa: E402
+from harness.train_config import TrainConfig  # noqa: E402
 from harness.errors import ConfigError  # noqa: E402
 from tests.harness.test_methods_models import tiny_model  # noqa: E402
 
@@ -236,8 +238,8 @@ def test_neftune_perturbs_training_only_and_is_removed_afterwards(tmp_path):
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_gradient_checkpointing_keeps_the_losses_and_lowers_activation_memory(tmp_path, method):
     """3 steps on the tiny Llama with and without checkpointing: the same losses, fewer activation bytes."""
-    from benchmarks.bench_grad_checkpointing import peak_activation_memory
     from harness.train import disable_gradient_checkpointing, enable_gradient_checkpointing
+    from perf.bench_grad_checkpointing import peak_activation_memory
 
     def model():
         return _lora(tiny_model()) if method == "lora" else tiny_model()

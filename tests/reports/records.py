@@ -1,5 +1,5 @@
 """Synthetic study records in the trial-record layout (DESIGN.md), for report tests and the
-report benchmark (benchmarks/bench_report.py). No training: every number is drawn from a seeded RNG."""
+report benchmark (perf/bench_report.py). No training: every number is drawn from a seeded RNG."""
 
 from __future__ import annotations
 

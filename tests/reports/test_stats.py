@@ -71,7 +71,7 @@ def test_decide_regression_pass_inconclusive():
 
 def test_calibration_on_a_small_simulation():
     """The documented goals, on 150 repetitions (docs/gate.md has the full table)."""
-    from benchmarks.gate_simulation import simulate
+    from perf.gate_simulation import simulate
 
     rows = {r["case"]: r for r in simulate(reps=150, problems=164, seed=1)}
     assert rows["equal quality, 20 samples"]["regression"] <= 0.10

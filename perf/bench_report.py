@@ -1,6 +1,6 @@
 """Time to build the study report for N synthetic trials, and the page's size.
 
-    python benchmarks/bench_report.py --trials 100 --problems 164 --reps 3
+    python perf/bench_report.py --trials 100 --problems 164 --reps 3
 
 Writes a synthetic study (tests/reports/records.py: complete trials with histories, per-problem
 results and prompts, plus a pruned, a failed, a lost and a malformed record) into a temporary

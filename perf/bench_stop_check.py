@@ -1,6 +1,6 @@
 """Cost of the generation stop check per step, against the whole-text check it replaced.
 
-    python benchmarks/bench_stop_check.py --batch 64 --new-tokens 512
+    python perf/bench_stop_check.py --batch 64 --new-tokens 512
 
 Decodes random token rows of the embedded tiny tokenizer (built or loaded from the cache) the
 way an engine checks its rows: once per step, on each row's new tokens so far. Prints the

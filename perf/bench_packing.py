@@ -1,6 +1,6 @@
 """Training throughput with and without packing on a tiny Llama (CPU).
 
-    python benchmarks/bench_packing.py [--steps 30] [--batch-size 16] [--data toy|mbpp]
+    python perf/bench_packing.py [--steps 30] [--batch-size 16] [--data toy|mbpp]
 
 ``toy`` sequences are short and uniform (little padding to save); ``mbpp`` uses the MBPP
 train split (task ids 601-974, problem text -> reference code, cut at 256 tokens), whose

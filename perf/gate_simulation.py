@@ -1,6 +1,6 @@
 """Calibration of the release gate's decision rule (reports/stats.py) by simulation.
 
-    python benchmarks/gate_simulation.py [--reps 1000] [--problems 164] [--seed 0]
+    python perf/gate_simulation.py [--reps 1000] [--problems 164] [--seed 0]
 
 Model of the world (stated in docs/gate.md):
 

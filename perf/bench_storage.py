@@ -1,7 +1,7 @@
 """Storage overhead of the study worker loop: ask + claim + heartbeat + tell cost per trial, and
 connections held, for 1, 2 and 4 local workers on PostgreSQL and on the journal file.
 
-    python benchmarks/bench_storage.py [--workers 1,2,4] [--storages postgres,journal] [--trials 200]
+    python perf/bench_storage.py [--workers 1,2,4] [--storages postgres,journal] [--trials 200]
 
 Each cell (storage x workers) is a fresh study of the smoke sweep (``+sweep=smoke``: method.r in
 {4, 8}, train.learning_rate log-uniform, random sampler; continuous, so nothing runs out) with

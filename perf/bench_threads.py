@@ -1,6 +1,6 @@
 """Torch CPU threads per trial, measured per situation: one local worker, or two sharing the machine.
 
-    python benchmarks/bench_threads.py [--reps 2]
+    python perf/bench_threads.py [--reps 2]
 
 Runs the smoke study (2 trials of the embedded model, process sandbox, no tracker) with one
 local worker and with two (``launcher.n_workers=2``, journal storage), at ``train.num_threads``

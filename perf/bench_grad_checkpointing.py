@@ -1,6 +1,6 @@
 """Gradient checkpointing: the same loss curve, less activation memory, more time per step.
 
-    python benchmarks/bench_grad_checkpointing.py [--layers 8] [--hidden 512] [--seq 512] [--batch 8] [--steps 4]
+    python perf/bench_grad_checkpointing.py [--layers 8] [--hidden 512] [--seq 512] [--batch 8] [--steps 4]
 
 Builds a Llama-style model with random weights (vocabulary 1024, so the logits do not drown the layers'
 activations) and trains it for ``--steps`` AdamW steps on fixed random batches twice from the same weights:

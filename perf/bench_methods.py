@@ -1,7 +1,7 @@
 """Cost of every fine-tuning method on the embedded default's architecture, CPU, no sweep machinery.
 
-    python benchmarks/bench_methods.py                    # all methods, Markdown table on stdout
-    python benchmarks/bench_methods.py --methods lora dora --steps 10 --json out.json
+    python perf/bench_methods.py                    # all methods, Markdown table on stdout
+    python perf/bench_methods.py --methods lora dora --steps 10 --json out.json
 
 Each method runs in its own subprocess (so peak memory is that method's alone): a randomly initialised Llama
 shaped like conf/model/tiny.yaml, the method's conf/method/<name>.yaml, `--steps` training steps on random tokens

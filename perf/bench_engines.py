@@ -1,8 +1,8 @@
 """Generation throughput, side by side: our engine, a plain Hugging Face loop and lm-eval's HFLM.
 
-    python benchmarks/bench_engines.py                        # the embedded tiny model, 188 toy prompts
-    python benchmarks/bench_engines.py --model large --prompts 32 --reps 1
-    python benchmarks/bench_engines.py --steps                # row-steps: useful share per n_samples and batch size
+    python perf/bench_engines.py                        # the embedded tiny model, 188 toy prompts
+    python perf/bench_engines.py --model large --prompts 32 --reps 1
+    python perf/bench_engines.py --steps                # row-steps: useful share per n_samples and batch size
 
 All three run in this one process on the same prompts (the toy test split), the same model and
 1 thread, in interleaved rounds (tool A, B, C, A, B, C, ...), for three workloads: greedy; n=10

@@ -1,6 +1,6 @@
 """Where the sandbox's time goes: drive the worker directly on this host, no Docker, no driver.
 
-    python benchmarks/bench_worker.py [--rev HEAD~3 --rev HEAD] [--rounds 3] [--workers 2] [--null]
+    python perf/bench_worker.py [--rev HEAD~3 --rev HEAD] [--rounds 3] [--workers 2] [--null]
 
 Feeds the 1,640 programs of ``bench_scorer.py`` (HumanEval x 10; canonical, wrong, raising,
 syntax-error and printing completions) to ``worker.py`` on stdin and reads the verdicts, for each
@@ -33,8 +33,8 @@ SCRIPTS = ("worker.py", "forkserver.py")
 
 def programs(per_task: int, null: bool) -> bytes:
     """``bench_scorer.py``'s samples as worker requests (JSON lines)."""
-    from benchmarks.bench_scorer import humaneval_samples
     from evaluators.benchmarks import load_benchmark
+    from perf.bench_scorer import humaneval_samples
 
     bench = load_benchmark("humaneval")
     tasks = bench.by_id()

@@ -1,6 +1,6 @@
 """Pruning on the validation probe against pruning on eval loss, over several seeds (docs/probe.md).
 
-    python benchmarks/probe_pruning.py --runs runs/probe-pruning [--seeds 0 1 2] [--n-trials 6] [-- overrides ...]
+    python perf/probe_pruning.py --runs runs/probe-pruning [--seeds 0 1 2] [--n-trials 6] [-- overrides ...]
 
 For each seed and each ``study.prune_on`` (eval_loss, probe) it runs one small lora_rank study
 (sampler and training seeded with the seed; fewer startup trials for the median pruner so that

@@ -1,6 +1,6 @@
 """Hygiene speed: rules + exact dedup + near-dedup + decontamination over synthetic records.
 
-    python benchmarks/bench_hygiene.py [--records 100000] [--tokenizer]
+    python perf/bench_hygiene.py [--records 100000] [--tokenizer]
 
 Records are alpaca-style: a one-line instruction and a small Python function built from
 random names, operators and constants (with 5% exact and 5% renamed copies planted),

@@ -1,6 +1,6 @@
 """Per-trial time breakdown of a finished study, from its records and its Optuna storage.
 
-    python benchmarks/trial_breakdown.py runs/<study>
+    python perf/trial_breakdown.py runs/<study>
 
 For every trial: the recorded phases (setup = imports + model load, tracking, suites (the base's
 scores, cached), data, train, probe (in-training evaluation, docs/probe.md),

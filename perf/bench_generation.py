@@ -1,8 +1,8 @@
 """Greedy generation speed on the embedded tiny model, and the completions, for side-by-side runs.
 
-    python benchmarks/bench_generation.py --label now            # writes /tmp/generation-now.json
-    git stash; python benchmarks/bench_generation.py --label before; git stash pop
-    python benchmarks/bench_generation.py --compare /tmp/generation-before.json /tmp/generation-now.json
+    python perf/bench_generation.py --label now            # writes /tmp/generation-now.json
+    git stash; python perf/bench_generation.py --label before; git stash pop
+    python perf/bench_generation.py --compare /tmp/generation-before.json /tmp/generation-now.json
 
 Generates for the toy test split (188 prompts), greedy, 40 new tokens, batch 16, 1 thread,
 ``--reps`` times; prints min and median seconds, and with ``--compare`` how many completions
