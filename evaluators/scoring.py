@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from evaluators.benchmarks.base import Benchmark
+from evaluators.benchmarks._base import Benchmark
 from evaluators.passk import mean_pass_at_k
 from evaluators.sandbox import STATUSES, Program, Sandbox, SandboxError, Verdict
 

@@ -39,12 +39,10 @@ class ProbeConfig:
     samples: int = 3  # sample generations recorded per evaluation (prompt, completion, verdict)
 
     def __post_init__(self) -> None:
-        import importlib
-
         from evaluators.benchmarks import BENCHMARKS
 
         check_one_of("benchmark", self.benchmark, sorted(BENCHMARKS))
-        splits = getattr(importlib.import_module(BENCHMARKS[self.benchmark]), "SPLITS", None)
+        splits = BENCHMARKS[self.benchmark].splits  # () for a benchmark with no splits (humaneval)
         if not splits:
             raise ConfigError("benchmark", self.benchmark,
                               "a benchmark with a validation split (toy, or mbpp: validation ids 511-600)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evaluators.benchmarks.base import HUMANEVAL_STOP, Benchmark, Task
+from evaluators.benchmarks._base import HUMANEVAL_STOP, Benchmark, Task
 
 __all__ = ["load"]
 

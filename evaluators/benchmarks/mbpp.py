@@ -22,9 +22,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from evaluators.benchmarks.base import Benchmark, Task
+from evaluators.benchmarks._base import Benchmark, Task
 
-__all__ = ["DATA", "FEWSHOT_IDS", "PROMPT_FORMATS", "SPLITS", "load", "records"]
+__all__ = ["DATA", "FEWSHOT_IDS", "PROMPT_FORMATS", "SPLITS", "load", "records", "statement"]
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "mbpp.jsonl"
 SHA256 = "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f"
@@ -73,6 +73,11 @@ def _entry_point(r: dict) -> str:
     # the function the asserts call: "assert name(" ...
     first = r["test_list"][0].split("assert", 1)[-1].strip()
     return first.split("(", 1)[0].strip()
+
+
+def statement(task: Task) -> str:
+    """The problem as stated: MBPP's prose ``text`` (the prompt wraps it in few-shot examples or a docstring)."""
+    return task.meta["text"]
 
 
 def load(

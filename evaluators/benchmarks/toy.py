@@ -16,11 +16,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evaluators.benchmarks.base import HUMANEVAL_STOP, Benchmark, Task
+from evaluators.benchmarks._base import HUMANEVAL_STOP, Benchmark, Task
 
-__all__ = ["FAMILIES", "PRETRAIN_FAMILIES", "ToyInstance", "instances", "load", "records"]
+__all__ = ["FAMILIES", "PRETRAIN_FAMILIES", "SPLITS", "ToyInstance", "instances", "load", "records"]
 
-SPLITS = ("train", "validation", "test")
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)

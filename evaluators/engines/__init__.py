@@ -16,4 +16,6 @@ from evaluators.engines.hf_generate import HFGenerateEngine
 
 __all__ = ["ENGINES", "Engine", "GenerationSettings", "SettingsError", "StopCheck", "choose_tokens", "row_uniforms", "truncate_at_stop"]
 
+# The registry: ``eval.engine`` -> the engine. A new engine is a file plus one entry here (and a case in the
+# contract test's table). An engine imports torch only when it generates.
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (HFEngine(), HFGenerateEngine())}

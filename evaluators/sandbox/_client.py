@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from evaluators.sandbox import STATUSES, Program, SandboxError, Verdict
+from evaluators.sandbox._base import STATUSES, Program, SandboxError, Verdict
 
 __all__ = ["Channel", "WorkerDriver", "WorkerDied"]
 

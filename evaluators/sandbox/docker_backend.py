@@ -19,10 +19,10 @@ import socket
 import struct
 from collections.abc import Sequence
 
-from evaluators.sandbox import Program, SandboxError, Verdict
+from evaluators.sandbox._base import Program, SandboxError, Verdict
 from evaluators.sandbox._client import WorkerDriver
 
-__all__ = ["DockerSandbox", "reap_containers"]
+__all__ = ["DockerSandbox", "reap_containers", "unavailable"]
 
 LABEL = "evaluators.sandbox"
 
@@ -197,6 +197,17 @@ class DockerSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def unavailable() -> str | None:
+    """Why this backend cannot run here (no daemon, or the image of the current sources not built); None: it can."""
+    if not DockerSandbox.available():
+        return "no Docker daemon answers (scripts/setup_docker.sh installs and starts one)"
+    from evaluators.sandbox.image import image_exists, image_tag
+
+    if not image_exists():
+        return f"Docker answers but the sandbox image {image_tag()} is not built (`python -m evaluators.sandbox build`)"
+    return None
 
 
 def reap_containers(match: dict[str, str], *, keep=lambda labels: False) -> int:

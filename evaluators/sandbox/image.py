@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from evaluators.sandbox import SandboxError
+from evaluators.sandbox._base import SandboxError
 
 __all__ = ["IMAGE_REPO", "build_image", "image_exists", "image_tag"]
 

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from evaluators.sandbox import Program, Verdict
+from evaluators.sandbox._base import Program, Verdict
 from evaluators.sandbox._client import WorkerDriver
 
 __all__ = ["ProcessSandbox", "WORKER_PATH"]

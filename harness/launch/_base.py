@@ -2,13 +2,17 @@
 
 A launcher only starts and watches processes. Workers find their work in the study's storage
 (``harness.worker``); the entry point (``harness.sweep``) checks the study before and
-summarises it after. Adding a launcher: one file here with a class like the ones below, one
-line in ``harness.launch.LAUNCHERS``, a ``conf/launcher/<name>.yaml``, and the contract test
-(``tests/harness/test_launch_contract.py``) must pass against it.
+summarises it after. Adding a launcher: one file here with a class like the ones in
+``local.py`` and ``slurm.py``, one entry in ``harness.launch.LAUNCHERS``, a
+``conf/launcher/<name>.yaml``, and a case in the contract test
+(``tests/harness/test_launch_contract.py``), which must pass against it.
+
+Nothing here imports a cluster library: submitit is imported inside ``SlurmLauncher.launch``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,7 +21,7 @@ from harness.schema import check_one_of, check_positive
 if TYPE_CHECKING:  # the study's schema holds a LauncherConfig: a runtime import would be circular
     from harness.study_config import StudyConfig
 
-__all__ = ["Launcher", "LauncherConfig", "WorkerJob", "LaunchOutcome"]
+__all__ = ["LaunchOutcome", "Launcher", "LauncherBackend", "LauncherConfig", "WorkerJob"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +75,14 @@ class Launcher(Protocol):
     def launch(self, job: WorkerJob, *, progress: bool) -> LaunchOutcome:
         """Start the workers; return when they have all exited (or at once when detached)."""
         ...
+
+
+@dataclass(frozen=True)
+class LauncherBackend:
+    """One registry entry (``harness.launch.LAUNCHERS``), keyed by its ``launcher.backend`` name.
+
+    ``open() -> Launcher`` makes the launcher (it reads everything else from the ``WorkerJob``)."""
+
+    name: str
+    open: Callable[[], Launcher]
+    summary: str

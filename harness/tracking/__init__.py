@@ -20,14 +20,15 @@ __all__ = ["TRACKERS", "NullTracker", "Tracker", "TrackerBackend", "TrackingConf
 # The registry: ``tracking.backend`` -> its entry. A new tracker is a file plus one entry here
 # (and a reader in tests/harness/test_tracking_contract.py).
 TRACKERS: dict[str, TrackerBackend] = {
-    # nothing beyond the trial record
-    "none": TrackerBackend(open=lambda cfg, **kw: NullTracker(), finish_lost_run=no_lost_run),
-    # one run per trial grouped by study, plus a study run; offline by default
-    "wandb": TrackerBackend(open=wandb_tracker.WandbTracker, finish_lost_run=wandb_tracker.finish_lost_run,
-                            log_study=study_run.log_study),
-    # event files in each trial's record (trial-<n>/tensorboard/)
-    "tensorboard": TrackerBackend(open=tensorboard_tracker.TensorBoardTracker,
-                                  finish_lost_run=tensorboard_tracker.finish_lost_run),
+    t.name: t
+    for t in (
+        TrackerBackend("none", lambda cfg, **kw: NullTracker(), no_lost_run,
+                       summary="nothing beyond the trial record"),
+        TrackerBackend("wandb", wandb_tracker.WandbTracker, wandb_tracker.finish_lost_run, log_study=study_run.log_study,
+                       summary="one run per trial grouped by study, plus a study run; offline by default"),
+        TrackerBackend("tensorboard", tensorboard_tracker.TensorBoardTracker, tensorboard_tracker.finish_lost_run,
+                       summary="event files in each trial's record (trial-<n>/tensorboard/)"),
+    )
 }  # fmt: skip
 
 

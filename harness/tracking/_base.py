@@ -98,7 +98,7 @@ def no_lost_run(cfg: Any, *, run_id: str, study: str, trial: int, study_dir: Pat
 
 @dataclass(frozen=True)
 class TrackerBackend:
-    """One registry entry (``harness.tracking.TRACKERS``), keyed by its ``tracking.backend`` name.
+    """One registry entry (``harness.tracking.TRACKERS``), keyed by its ``tracking.backend`` ``name``.
 
     ``open(cfg, *, study, trial, config, study_dir) -> Tracker`` starts a trial's run.
     ``finish_lost_run(cfg, *, run_id, study, trial, study_dir, reason)`` marks the run of a trial
@@ -106,6 +106,8 @@ class TrackerBackend:
     report, summary) -> str | None`` logs the study run; None: the backend has none (the study's
     report.html is its view)."""
 
+    name: str
     open: Callable[..., Tracker]
     finish_lost_run: Callable[..., None]
+    summary: str
     log_study: Callable[..., str | None] | None = None

@@ -1,13 +1,34 @@
 """The generation engines' contract, run against every entry of ``evaluators.engines.ENGINES``:
 greedy tokens equal ``model.generate`` on each prompt alone; sampled completions depend only on
 (seed, task, sample), not on batch size, order or the other prompts; results in input order; the
-stop check sees a stop at the step it is completed."""
+stop check sees a stop at the step it is completed.
+
+A new engine is an entry in ENGINES plus a case in CASES below (a test checks both lists agree)."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import pytest
 
 from evaluators.engines import ENGINES, StopCheck, choose_tokens, row_uniforms
+
+
+class Case(NamedTuple):
+    steps_finished_rows: bool  # keeps computing rows that are done until its batch ends (model.generate does)
+    drives_prompt_learning: bool  # runs a peft prompt-tuning model (``unsupported`` says None)
+
+
+# engine name -> what the contract expects of it beyond the shared guarantees
+CASES: dict[str, Case] = {
+    "hf": Case(steps_finished_rows=False, drives_prompt_learning=False),
+    "hf_generate": Case(steps_finished_rows=True, drives_prompt_learning=True),
+}
+
+
+def test_every_registered_engine_has_a_case_here():
+    assert set(CASES) == set(ENGINES)
+    assert all(engine.name == name for name, engine in ENGINES.items())
 
 
 @pytest.fixture(scope="module")
@@ -93,17 +114,18 @@ def test_the_engines_sample_the_same_completions(tiny, toy):
 
 
 @pytest.mark.integration
-def test_the_hf_engine_computes_no_step_for_a_finished_row(tiny, toy):
+def test_only_the_engines_that_say_so_compute_steps_for_finished_rows(tiny, toy):
     model, tokenizer = tiny
     prompts = [t.prompt for t in toy.tasks]
     ids = tokenizer(prompts)["input_ids"]
     settings = _settings(n_samples=4, temperature=1.0, batch_size=16)
+    stats = {}
     for name in ENGINES:
         ENGINES[name].generate_ids(model, tokenizer, ids, keys=prompts, settings=settings, stop=toy.stop, progress=lambda n: None)
-    hf, plain = ENGINES["hf"].stats, ENGINES["hf_generate"].stats
-    assert hf["useful_row_steps"] == plain["useful_row_steps"]  # the same completions, token for token
-    assert hf["row_steps"] == hf["useful_row_steps"]
-    assert plain["row_steps"] > plain["useful_row_steps"]  # generate() steps finished rows until the batch ends
+        stats[name] = dict(ENGINES[name].stats)
+    assert len({s["useful_row_steps"] for s in stats.values()}) == 1  # the same completions, token for token
+    for name, s in stats.items():
+        assert (s["row_steps"] > s["useful_row_steps"]) == CASES[name].steps_finished_rows, (name, s)
 
 
 @pytest.mark.integration
@@ -115,6 +137,8 @@ def test_a_model_the_hf_engine_cannot_drive_goes_to_hf_generate(tiny, toy, capsy
     model, tokenizer = tiny
     peft_model = get_peft_model(model, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
     try:
+        for name, case in CASES.items():
+            assert (ENGINES[name].unsupported(peft_model) is None) == case.drives_prompt_learning, name
         assert pick_engine("hf", peft_model).name == "hf_generate"
         assert "using hf_generate" in capsys.readouterr().err
         with pytest.raises(ValueError, match="unknown generation engine 'vllm'"):

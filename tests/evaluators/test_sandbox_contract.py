@@ -1,9 +1,11 @@
-"""The sandbox contract, run against every backend (STYLE.md #10).
+"""The sandbox contract, run against every backend in ``evaluators.sandbox.BACKENDS`` (STYLE.md #10).
 
 Every hostile program in tests/evaluators/hostile/programs.py must end as a non-passed
 verdict within bounded time; the honest programs in the same batch must still be judged
 correctly; afterwards no container, process or file is left behind. The Docker backend
 must contain everything; the process backend's documented weaknesses are xfailed.
+
+A new backend is an entry in BACKENDS plus a case in CASES below (a test checks both lists agree).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import os
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
-from evaluators.sandbox import Program, open_sandbox
+from evaluators.sandbox import BACKENDS, Program, open_sandbox
 from tests.evaluators.hostile.programs import (
     HOSTILE,
     PROCESS_SKIP_NON_ROOT,
@@ -33,18 +37,54 @@ ROOT = os.getuid() == 0
 
 def docker_ready() -> str | None:
     """None when the docker backend can run here, else the reason it cannot."""
-    from evaluators.sandbox.docker_backend import DockerSandbox
-
-    if not DockerSandbox.available():
-        return "no Docker daemon answers (run scripts/setup_docker.sh)"
-    from evaluators.sandbox.image import image_exists, image_tag
-
-    if not image_exists():
-        return f"sandbox image {image_tag()} is missing (run python -m evaluators.sandbox build)"
-    return None
+    return BACKENDS["docker"].unavailable()
 
 
-BACKENDS = ["process", pytest.param("docker", marks=pytest.mark.docker)]
+def _container_exists(container_id: str) -> bool:
+    import docker
+
+    client = docker.from_env()
+    try:
+        client.containers.get(container_id)
+        return True
+    except docker.errors.NotFound:
+        return False
+    finally:
+        client.close()
+
+
+class Case(NamedTuple):
+    marks: tuple[Any, ...]  # the service a backend needs (the docker marker: a skip is a failure under HARNESS_REQUIRE_DOCKER=1)
+    weaknesses: dict[str, str]  # hostile program -> why this backend cannot contain it (documented, xfailed)
+    weaknesses_non_root: dict[str, str]  # the same, when the tests do not run as root
+    skip_non_root: dict[str, str]  # too dangerous to run against this backend without root
+    marker: Callable[[Any], str]  # what identifies one open sandbox's processes (its container id, its run directory)
+    gone: Callable[[str], bool]  # nothing of that sandbox is left
+
+
+# backend name -> what the contract expects of it
+CASES: dict[str, Case] = {
+    "docker": Case((pytest.mark.docker,), {}, {}, {}, marker=lambda sb: sb.container_id,
+                   gone=lambda marker: not _container_exists(marker)),
+    "process": Case((), PROCESS_WEAKNESSES, PROCESS_WEAKNESSES_NON_ROOT, PROCESS_SKIP_NON_ROOT,
+                    marker=lambda sb: sb.run_dir, gone=lambda marker: not Path(marker).exists()),
+}  # fmt: skip
+BACKEND_PARAMS = [pytest.param(name, marks=CASES[name].marks) for name in sorted(CASES)]
+
+
+def test_every_registered_backend_has_a_case_here():
+    assert set(CASES) == set(BACKENDS)
+
+
+def test_auto_prefers_a_backend_that_is_ready():
+    """``auto``: docker where it is ready, else the process backend, with a warning naming what is missing."""
+    reason = BACKENDS["docker"].unavailable()
+    if reason is None:
+        with open_sandbox("auto", workers=1) as sb:
+            assert sb.name == "docker"
+    else:
+        with pytest.warns(UserWarning, match="WEAK 'process' sandbox"), open_sandbox("auto", workers=1) as sb:
+            assert sb.name == "process"
 
 
 @pytest.fixture(scope="module")
@@ -78,31 +118,30 @@ def host():
 
 
 def open_backend(kind: str):
-    if kind == "docker" and (reason := docker_ready()):
+    if reason := BACKENDS[kind].unavailable():
         pytest.skip(reason)
     return open_sandbox(kind, workers=2, memory_mb=512)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS)
 def sandbox(request, host):
     with open_backend(request.param) as sb:
         yield sb
 
 
 def expected_weakness(backend: str, name: str) -> str | None:
-    if backend != "process":
-        return None
-    if name in PROCESS_WEAKNESSES:
-        return PROCESS_WEAKNESSES[name]
-    if not ROOT and name in PROCESS_WEAKNESSES_NON_ROOT:
-        return PROCESS_WEAKNESSES_NON_ROOT[name]
-    return None
+    case = CASES[backend]
+    return case.weaknesses.get(name) or (None if ROOT else case.weaknesses_non_root.get(name))
+
+
+def skipped(backend: str, name: str) -> str | None:
+    return None if ROOT else CASES[backend].skip_non_root.get(name)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_program_is_contained(sandbox, host, name):
-    if sandbox.name == "process" and not ROOT and name in PROCESS_SKIP_NON_ROOT:
-        pytest.skip(PROCESS_SKIP_NON_ROOT[name])
+    if reason := skipped(sandbox.name, name):
+        pytest.skip(reason)
     programs = [
         Program("hostile", host["prelude"] + HOSTILE[name], timeout_s=TIMEOUT_S),
         Program("good", GOOD, timeout_s=TIMEOUT_S),
@@ -117,7 +156,7 @@ def test_hostile_program_is_contained(sandbox, host, name):
     assert bad.status == "failed", f"wrong program misjudged next to {name}: {bad}"
     weakness = expected_weakness(sandbox.name, name)
     if hostile.passed and weakness:
-        pytest.xfail(f"process backend cannot contain {name}: {weakness}")
+        pytest.xfail(f"{sandbox.name} backend cannot contain {name}: {weakness}")
     assert not hostile.passed, f"{name} got through: {hostile}"
     assert hostile.status in ("failed", "error", "timeout", "oom", "crashed")
 
@@ -171,28 +210,15 @@ def _processes_of(marker: str) -> list[int]:
     return out
 
 
-def _container_exists(container_id: str) -> bool:
-    import docker
-
-    client = docker.from_env()
-    try:
-        client.containers.get(container_id)
-        return True
-    except docker.errors.NotFound:
-        return False
-    finally:
-        client.close()
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_whole_suite_in_one_batch_leaves_nothing_behind(backend, host):
     """All hostile programs in one batch, interleaved with honest ones; then look for what is left."""
-    names = [n for n in sorted(HOSTILE) if not (backend == "process" and not ROOT and n in PROCESS_SKIP_NON_ROOT)]
+    names = [n for n in sorted(HOSTILE) if not skipped(backend, n)]
     programs = []
     for n in names:
         programs += [Program(n, host["prelude"] + HOSTILE[n], timeout_s=TIMEOUT_S), Program(f"good-{n}", GOOD)]
     with open_backend(backend) as sb:
-        marker = sb.container_id if backend == "docker" else sb.run_dir
+        marker = CASES[backend].marker(sb)
         verdicts = sb.run(programs)
         assert _processes_of(marker), "the marker should find the live sandbox"
     for v in verdicts:
@@ -203,9 +229,6 @@ def test_whole_suite_in_one_batch_leaves_nothing_behind(backend, host):
 
     time.sleep(3.5)  # longer than any daemon in the suite sleeps before writing its marker
     assert _processes_of(marker) == []
-    if backend == "docker":
-        assert not _container_exists(marker)
-    else:
-        assert not Path(marker).exists()
+    assert CASES[backend].gone(marker)
     assert not host["marker"].exists() and not Path(f"{host['marker']}.escaped").exists()
     assert list(host["outside"].iterdir()) == []

@@ -2,13 +2,13 @@
 
 import ast
 import builtins
-import json
 import re
 
 import pytest
 
+from evaluators.benchmarks.mbpp import SPLITS as MBPP_SPLITS
+from evaluators.benchmarks.mbpp import records as mbpp_records
 from harness.data.config import HygieneConfig
-from harness.data.decontam import MBPP_TEST_IDS, mbpp_path
 from harness.data.formats import to_example
 from harness.data.hygiene import clean
 
@@ -67,8 +67,8 @@ def comment(code: str) -> str:
 
 
 def mbpp(ids):
-    rows = [json.loads(line) for line in mbpp_path().open()]
-    return [r for r in rows if r["task_id"] in ids]
+    rows = mbpp_records()
+    return [rows[i] for i in ids]
 
 
 # ---------------------------------------------------------------- rules
@@ -165,7 +165,7 @@ def _humaneval_plants():
 
 def _mbpp_plants():
     plants = []
-    for r in mbpp(MBPP_TEST_IDS):
+    for r in mbpp(MBPP_SPLITS["test"]):
         tid = r["task_id"]
         text = r["text"]
         plants.append(alpaca(text, r["code"], f"verbatim/mbpp/{tid}"))

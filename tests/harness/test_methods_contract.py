@@ -133,6 +133,11 @@ def _base_params(model) -> dict[str, torch.Tensor]:
     }
 
 
+def test_every_registered_method_has_a_case_here():
+    assert {method["name"] for _, method, *_ in TEST_CASES} == set(METHODS)
+    assert all(spec.name == name and spec.summary for name, spec in METHODS.items())
+
+
 @pytest.mark.parametrize(("case", "method", "arch", "lr", "may_change"), TEST_CASES, ids=[c[0] for c in TEST_CASES])
 def test_method_contract(case, method, arch, lr, may_change, tmp_path):
     cfg = method_config_from_dict(method)
