@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup sweep smoke test test-fast sandbox postgres slurm chromium clean
+.PHONY: setup sweep smoke test test-fast lint sandbox postgres slurm chromium clean
 
 setup:
 	@scripts/setup.sh
@@ -29,8 +29,13 @@ slurm:
 chromium:
 	scripts/setup_chromium.sh
 
+# ruff (lint) and mypy (types), configured in pyproject.toml; part of `make test`.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
 # Docker, PostgreSQL, SLURM and Chromium are promised here: a test of theirs that skips fails instead.
-test: setup sandbox
+test: setup lint sandbox
 	@url=$$(scripts/setup_postgres.sh) && partition=$$(scripts/setup_slurm.sh) && chromium=$$(scripts/setup_chromium.sh) && \
 	echo "test services: PostgreSQL at $${url##*@} (password from the environment), SLURM partition $$partition, Chromium $$chromium" && \
 	HARNESS_REQUIRE_DOCKER=1 HARNESS_REQUIRE_POSTGRES=1 HARNESS_REQUIRE_SLURM=1 HARNESS_REQUIRE_BROWSER=1 \

@@ -99,9 +99,9 @@ def evaluate(raw: dict[str, Any], request: dict[str, Any], *, progress: bool) ->
     are recorded in the evaluation's manifest and re-raised."""
     from common.files import write_json_atomic
     from harness.config import trial_config
+    from harness.evaluation import evaluate_model
     from harness.record import TrialRecord
     from harness.suites import base_scores
-    from harness.evaluation import evaluate_model
     from harness.worker import redacted_config
 
     cfg = trial_config(raw)

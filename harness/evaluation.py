@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.config import TrialConfig
 from common.files import write_text_atomic
+from harness.config import TrialConfig
 from harness.record import TrialRecord
 
 __all__ = ["evaluate_model", "log_eval_tables", "open_trial_sandbox", "prompt_renderer"]
@@ -28,11 +28,10 @@ def evaluate_model(cfg: TrialConfig, *, model, tokenizer, template: str, record:
     Returns the headline pass@k and suite figures. Shared by trials and ``harness.evaluate``, so a
     saved adapter scored later goes through exactly the same prompts, generation, sandbox and suites.
     ``sandbox``: an open one to reuse (the trial's); None opens one for this evaluation."""
-    from harness.suites import evaluate_suites
-
     from evaluators.benchmarks import load_benchmark
     from evaluators.evaluate import generate_samples, write_results
     from evaluators.scoring import score
+    from harness.suites import evaluate_suites
 
     settings = cfg.eval.generation
     render_prompt = prompt_renderer(template, tokenizer)

@@ -188,7 +188,9 @@ class Reaper:
         facts: dict[str, Any] = {"lost_worker": frozen.user_attrs.get(WORKER_ATTR)}
         if frozen.user_attrs.get("retry_of") is not None:
             facts["retry_of"] = frozen.user_attrs["retry_of"]
-        note = "" if retried or not retry else f" (not retried: study.max_retries={self.cfg.max_retries} reached)" if attempt >= self.cfg.max_retries else ""
+        note = ""
+        if retry and not retried and attempt >= self.cfg.max_retries:
+            note = f" (not retried: study.max_retries={self.cfg.max_retries} reached)"
         mark_record(trial_dir, study=self.cfg.name, number=number, status="failed", reason=reason + note, **facts)
         self.reap_containers(trial=number)
         self._finish_tracker_run(trial_dir, number, reason)

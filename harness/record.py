@@ -38,7 +38,8 @@ def _git_state() -> dict[str, Any]:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
         dirty = bool(
-            subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
+            subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True,
+                           timeout=5).stdout.strip()
         )
         return {"sha": sha or None, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):

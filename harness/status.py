@@ -20,10 +20,8 @@ __all__ = ["main", "status", "trial_line"]
 def status(overrides: list[str]) -> int:
     from harness.config import compose, study_config
     from harness.errors import ConfigError
-    from harness.sweep import _study_exists, quiet, summarize
     from harness.study import open_study
-
-    from harness.sweep import check_overrides
+    from harness.sweep import _study_exists, check_overrides, quiet, summarize
 
     problem = check_overrides(overrides)
     if problem:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.study_config import ParamSpec, StudyConfig
 from harness.errors import ConfigError
+from harness.study_config import ParamSpec, StudyConfig
 
 __all__ = [
     "SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "make_storage", "sample_params", "to_override",

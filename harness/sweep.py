@@ -38,8 +38,8 @@ __all__ = ["main", "run_sweep", "validate", "quiet", "summarize"]
 
 def validate(raw: dict[str, Any], base_overrides: list[str]) -> StudyConfig:
     """Fail fast: the study, the base trial config, every categorical choice and both ends of every range."""
-    from harness.study import config_groups, make_pruner, make_sampler, to_override
     from evaluators.suites import LOCAL_SUITES, is_local
+    from harness.study import config_groups, make_pruner, make_sampler, to_override
     from harness.trial import HEADLINE_METRICS
 
     _refuse_credentials(base_overrides)

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from harness.train_config import TrainConfig
 from harness.errors import ConfigError, TrialFailed
+from harness.train_config import TrainConfig
 from harness.watch import watch_training
 
 if TYPE_CHECKING:
@@ -269,10 +269,10 @@ def train(
 
     With ``hooks.probe`` the probe runs every ``cfg.task_eval_steps`` and at the end (:class:`_ProbeRunner`);
     ``cfg.keep`` then chooses the weights left in the model (harness.keep)."""
-    from harness.keep import Keeper
-
     from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from harness.keep import Keeper
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     plan = plan_steps(cfg, n_examples=len(data.train))

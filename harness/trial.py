@@ -13,15 +13,16 @@ import json
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from common.files import write_json_atomic
 from harness.config import TrialConfig
-from harness.study_config import ObjectiveSpec
 from harness.errors import TrialFailed
 from harness.evaluation import evaluate_model, log_eval_tables, open_trial_sandbox, prompt_renderer
 from harness.record import TrialRecord
+from harness.study_config import ObjectiveSpec
 from harness.threads import choose_threads
 from harness.tracking import NullTracker, Tracker, open_tracker
 from reports.diagnosis import diagnose, read_history
@@ -279,7 +280,7 @@ class _Stages:
                                            suite_base=loaded.suite_base, sandbox=sandbox))
         with record.phase("record"):
             for spec in cfg.eval.benchmarks:
-                _mirror(record, f"the {spec.name} tables", lambda: log_eval_tables(tracker, record.dir / "eval" / spec.name, spec.name))
+                _mirror(record, f"the {spec.name} tables", partial(log_eval_tables, tracker, record.dir / "eval" / spec.name, spec.name))
             if probe:
                 _mirror(record, "the probe samples", lambda: _log_probe_samples(tracker, record.dir / "probe_samples.jsonl"))
 

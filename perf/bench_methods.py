@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         if r["status"] != "complete":
             print(f"| {r['method']} | failed: {r['reason']} | | | | | | |")
             continue
-        print(f"| {r['method']} | complete | {r['trainable_params']:,} | {r['trainable_pct']:.3f} | {r['peak_rss_mb']:.0f} ({r['peak_over_baseline_mb']:.0f}) "
+        print(f"| {r['method']} | complete | {r['trainable_params']:,} | {r['trainable_pct']:.3f} "
+              f"| {r['peak_rss_mb']:.0f} ({r['peak_over_baseline_mb']:.0f}) "
               f"| {r['train_tokens_per_s']:.0f} | {r['generate_tokens_per_s']:.0f} | {'yes' if r['merged_for_generation'] else 'no'} |")  # fmt: skip
     return 0
 

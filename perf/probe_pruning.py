@@ -88,7 +88,7 @@ def main() -> int:
         rs = [r for r in rows if r["mode"] == mode]
 
         def ms(key: str, fmt: str = ".3f") -> str:
-            values = [r[key] for r in rs]
+            values = [r[key] for r in rs]  # noqa: B023 - called at once, inside the loop
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
             return f"{statistics.fmean(values):{fmt}} +- {sd:{fmt}}"
 

@@ -34,7 +34,7 @@ def pareto_front(points: list[tuple[float, float, Any]], *, maximize: bool) -> l
     sign = 1.0 if maximize else -1.0
     front, best = [], float("-inf")
     # cheapest first; a point joins the front when it is better than every cheaper point
-    for cost, quality, key in sorted(points, key=lambda p: (p[0], -sign * p[1])):
+    for _cost, quality, key in sorted(points, key=lambda p: (p[0], -sign * p[1])):
         if sign * quality > best:
             front.append(key)
             best = sign * quality

@@ -24,9 +24,9 @@ Bounds on the drop, one-sided at level ``1 - alpha`` each (docs/gate.md):
 from __future__ import annotations
 
 import math
-from typing import Any
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "PairedComparison", "Verdict", "compare_paired", "decide", "holm", "mcnemar_exact_p", "clopper_pearson",

@@ -237,9 +237,11 @@ def chromium() -> str:
     if configured:
         found = shutil.which(configured)
         if found is None:
-            pytest.skip(f"HARNESS_CHROMIUM={configured} is not an executable (run scripts/setup_chromium.sh and export its last line, or `make test`)")
+            pytest.skip(f"HARNESS_CHROMIUM={configured} is not an executable "
+                        "(run scripts/setup_chromium.sh and export its last line, or `make test`)")
         return str(Path(found).resolve())
     found = shutil.which("chromium")
     if found is None:
-        pytest.skip("chromium is not installed and HARNESS_CHROMIUM is not set (run scripts/setup_chromium.sh and export its last line, or `make test`)")
+        pytest.skip("chromium is not installed and HARNESS_CHROMIUM is not set "
+                    "(run scripts/setup_chromium.sh and export its last line, or `make test`)")
     return str(Path(found).resolve())

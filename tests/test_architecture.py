@@ -60,7 +60,8 @@ def test_launchers_only_start_workers():
                                     "harness.launch", "harness.worker", "harness.identity", "reports.leaderboard",
                                     "reports.build", "reports.diagnosis", "evaluators.suites", "harness.suites", "common.files"])
 def test_import_is_light(module):
-    code = f"import sys, {module}; heavy = [m for m in ('torch', 'transformers', 'peft', 'wandb', 'docker', 'lm_eval', 'submitit', 'optuna', 'plotly') if m in sys.modules]; print(heavy)"
+    heavy = ('torch', 'transformers', 'peft', 'wandb', 'docker', 'lm_eval', 'submitit', 'optuna', 'plotly')
+    code = f"import sys, {module}; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"{module} imports {out.stdout.strip()} at import time"

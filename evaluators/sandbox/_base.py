@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 __all__ = ["STATUSES", "Program", "Sandbox", "SandboxBackend", "SandboxError", "Status", "Verdict", "always_available"]
 
@@ -18,7 +18,13 @@ STATUSES: tuple[str, ...] = ("passed", "failed", "error", "timeout", "oom", "cra
 
 
 class SandboxError(RuntimeError):
-    """The sandbox itself failed (not the program under test). Aborts the evaluation."""
+    """The sandbox itself failed (not the program under test). Aborts the evaluation.
+
+    ``partial``: the verdicts judged before the failure (None for the rest), set by the backend;
+    ``partial_results``: those as scored sample records, set by evaluators.scoring for its caller to save."""
+
+    partial: list[Any] | None = None
+    partial_results: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,14 @@ class Verdict:
 class Sandbox(Protocol):
     """A backend. Use as a context manager; ``run`` may be called many times."""
 
-    name: str  # "docker" | "process"
-    isolation: str  # human-readable, e.g. "docker: network none, read-only root, ..." or "process: WEAK isolation"
-    image: str | None  # image tag for docker, None for process
+    @property
+    def name(self) -> str: ...  # "docker" | "process"
+
+    @property
+    def isolation(self) -> str: ...  # human-readable, e.g. "docker: network none, read-only root, ..." or "process: WEAK isolation"
+
+    @property
+    def image(self) -> str | None: ...  # image tag for docker, None for process
 
     def run(self, programs: Sequence[Program], *, progress: bool = False) -> list[Verdict]: ...
 

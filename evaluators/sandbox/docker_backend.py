@@ -181,7 +181,7 @@ class DockerSandbox:
     @property
     def container_id(self) -> str | None:
         ch = self._driver.channel
-        return ch.container.id if ch is not None else None
+        return ch.container.id if isinstance(ch, _AttachChannel) else None
 
     def run(self, programs: Sequence[Program], *, progress: bool = False) -> list[Verdict]:
         if not programs:
@@ -192,7 +192,7 @@ class DockerSandbox:
         self._driver.close()
         self._client.close()
 
-    def __enter__(self) -> "DockerSandbox":
+    def __enter__(self) -> DockerSandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -45,17 +45,19 @@ class _PipeChannel:
             start_new_session=True,
             close_fds=True,
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are pipes
+        self._stdin, self._stdout = self.proc.stdin, self.proc.stdout
         self._sel = selectors.DefaultSelector()
-        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self._sel.register(self._stdout, selectors.EVENT_READ)
 
     def send(self, data: bytes) -> None:
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
+        self._stdin.write(data)
+        self._stdin.flush()
 
     def recv(self, timeout: float) -> bytes | None:
         if not self._sel.select(timeout):
             return None
-        return os.read(self.proc.stdout.fileno(), 1 << 16)
+        return os.read(self._stdout.fileno(), 1 << 16)
 
     def diagnostics(self) -> str:
         code = self.proc.poll()
@@ -69,7 +71,7 @@ class _PipeChannel:
     def close(self) -> None:
         proc = self.proc
         try:
-            proc.stdin.close()  # EOF: the worker finishes what it has and exits
+            self._stdin.close()  # EOF: the worker finishes what it has and exits
         except OSError:
             pass
         try:
@@ -81,7 +83,7 @@ class _PipeChannel:
                 pass
             proc.wait()
         self._sel.close()
-        proc.stdout.close()
+        self._stdout.close()
         self._stderr.close()
 
 
@@ -165,7 +167,7 @@ class ProcessSandbox:
         self._driver.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> "ProcessSandbox":
+    def __enter__(self) -> ProcessSandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:

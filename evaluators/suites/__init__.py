@@ -114,7 +114,7 @@ def run_suites(model, tokenizer, suites: list[tuple[str, int | None, str | None]
             tasks = manager.load(configs)
             limits = {n: limit for n, limit, _ in suites if not is_local(n)}
             out = lm_eval.evaluator.evaluate(lm=lm, task_dict=tasks, log_samples=True, bootstrap_iters=0,
-                                             limit=max(limits.values()) if limits and all(limits.values()) else None)
+                                             limit=max(v for v in limits.values() if v is not None) if limits and all(limits.values()) else None)
     finally:
         quiet.setLevel(level)
         torch.set_num_threads(threads)

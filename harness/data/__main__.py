@@ -38,7 +38,8 @@ def compose(overrides: list[str]) -> tuple[dict, list[str], int]:
         data = OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=True)
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError("overrides", " ".join(overrides), f"Hydra could not compose them: {e}") from e
-    benches = [b["name"] if isinstance(b, dict) else b for b in OmegaConf.to_container(cfg.eval, resolve=True).get("benchmarks", [])] if "eval" in cfg else []
+    evald = OmegaConf.to_container(cfg.eval, resolve=True) if "eval" in cfg else {}
+    benches = [b["name"] if isinstance(b, dict) else b for b in evald.get("benchmarks", [])]
     return data, benches, int(cfg.get("seed", 0))
 
 

@@ -113,7 +113,7 @@ class PackingCollator:
         ids = torch.full((len(bins), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(bins), width), IGNORE_INDEX, dtype=torch.long)
         positions = torch.zeros((len(bins), width), dtype=torch.long)
-        for row, (used, group) in enumerate(bins):
+        for row, (_used, group) in enumerate(bins):
             at = 0
             for f in group:
                 n = len(f["input_ids"])

@@ -16,7 +16,8 @@ Everything heavy (torch, peft, transformers, bitsandbytes) is imported inside th
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.methods import adalora, bitfit, freeze, full, ia3, lora, prompt_learning, qlora

@@ -6,8 +6,9 @@ Nothing here imports torch, peft or transformers: `method_config_from_dict` must
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from harness.errors import ConfigError
 

@@ -39,7 +39,8 @@ def apply(model: Any, cfg: BitfitConfig, *, total_steps: int | None = None) -> A
             "them): use a model with biases (Qwen2, GPT-2) or set method.include_norm_weights=true"
         )  # fmt: skip
     trainable, total = count_parameters(model)
-    return AppliedMethod(model, trainable, total, mergeable=True, info={"trained": f"{len(trained)} tensors (biases{' + norm scales' if norms else ''})"})
+    what = f"{len(trained)} tensors (biases{' + norm scales' if norms else ''})"
+    return AppliedMethod(model, trainable, total, mergeable=True, info={"trained": what})
 
 
 def _norm_modules(model: Any) -> set[str]:

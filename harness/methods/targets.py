@@ -9,7 +9,8 @@ that lists the linear modules the model does have.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from harness.errors import ConfigError
 

@@ -7,8 +7,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from harness.models.config import ModelConfig
 from harness.errors import ConfigError
+from harness.models.config import ModelConfig
 
 __all__ = ["BUILTINS", "ModelConfig", "check_attention", "load_model", "load_tokenizer", "resolve_model"]
 

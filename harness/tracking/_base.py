@@ -7,9 +7,10 @@ checks ``tracking.backend`` against the registry, and that check must stay fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from harness.schema import check_one_of
 
@@ -61,8 +62,11 @@ class Tracker(Protocol):
     ``finish_lost_run`` needs to close the run if the trial's worker dies (None: nothing to close).
     Rows are logged at their training ``step``; tables and the adapter at the last step logged."""
 
-    run_dir: str | None
-    run_id: str | None
+    @property
+    def run_dir(self) -> str | None: ...
+
+    @property
+    def run_id(self) -> str | None: ...
 
     def log(self, row: dict[str, Any], *, step: int) -> None: ...
 

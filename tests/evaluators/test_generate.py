@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import evaluators.evaluate as evaluate_mod
 from evaluators.benchmarks import load_benchmark
 from evaluators.generate import GenerationSettings, truncate_at_stop

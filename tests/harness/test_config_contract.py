@@ -85,7 +85,7 @@ def test_a_wrong_type_names_the_key(root, group):
         for key in value:
             if not _scalar(hints[key]):
                 continue
-            err = _error(group, _with(root, path, lambda node: node.update({key: {"not": "a scalar"}})))
+            err = _error(group, _with(root, path, lambda node, key=key: node.update({key: {"not": "a scalar"}})))
             assert err.key == ".".join([*path, key]), err
             assert str(err).startswith(f"{err.key}={{'not': 'a scalar'}}: ")
             checked += 1
@@ -97,7 +97,7 @@ def test_a_missing_required_key_names_it(root, group):
     for path, schema, value in _nodes(_schema(group, root), root[group], [group]):
         for f in dataclasses.fields(schema):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name in value:
-                err = _error(group, _with(root, path, lambda node: node.pop(f.name)))
+                err = _error(group, _with(root, path, lambda node, name=f.name: node.pop(name)))
                 assert err.key == ".".join([*path, f.name]), err
 
 
@@ -154,4 +154,4 @@ def test_generation_settings_errors_from_evaluators_name_the_eval_key(root):
     err = _error("eval", bad)
     assert (err.key, err.value) == ("eval.generation.n_samples", 3)
     for key in ("seed", "engine"):  # the trial's seed and eval.engine: not keys of eval.generation
-        assert _error("eval", _with(root, ["eval", "generation"], lambda node: node.update({key: 1}))).key == f"eval.generation.{key}"
+        assert _error("eval", _with(root, ["eval", "generation"], lambda node, key=key: node.update({key: 1}))).key == f"eval.generation.{key}"

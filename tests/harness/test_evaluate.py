@@ -38,7 +38,8 @@ def test_a_trials_adapter_scores_exactly_as_in_its_trial_and_the_gate_reads_both
         assert ev_metrics[key] == pytest.approx(trial_metrics[key], abs=1e-4), key
     for suite in ("stdlib", "toy_base"):
         scores = [[r["task_id"], round(r["score"], 4)] for r in map(json.loads, (out / "eval" / suite / "results.jsonl").read_text().splitlines())]
-        assert scores == [[r["task_id"], round(r["score"], 4)] for r in map(json.loads, (trial / "eval" / suite / "results.jsonl").read_text().splitlines())]
+        lines = (trial / "eval" / suite / "results.jsonl").read_text().splitlines()
+        assert scores == [[r["task_id"], round(r["score"], 4)] for r in map(json.loads, lines)]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "evaluation" and manifest["status"] == "complete" and manifest["adapter"].endswith("adapter")
     gate = run("harness.gate", "--baseline", str(trial), "--candidate", str(out), timeout=60)

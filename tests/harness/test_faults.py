@@ -64,7 +64,8 @@ def test_kill_9_of_a_local_worker_mid_trial(tmp_path):
     # its W&B run was finished as failed (a resumed run with the same id, offline)
     from harness.tracking.wandb_tracker import read_offline_run
 
-    run_dirs = [d for d in (study_dir / "wandb").glob("offline-run-*") if f"-{lost['tracking_run_id']}" in d.name]  # -<id>, or -<id>-1 in the same second
+    # -<id>, or -<id>-1 in the same second
+    run_dirs = [d for d in (study_dir / "wandb").glob("offline-run-*") if f"-{lost['tracking_run_id']}" in d.name]
     assert len(run_dirs) == 2
     assert any(read_offline_run(d)["summary"].get("status") == "failed" for d in run_dirs)
 

@@ -56,8 +56,8 @@ def test_same_name_other_definition_is_refused_before_anything_runs(tmp_path, co
     import optuna
 
     from harness.config import study_config
-    from harness.sweep import run_sweep
     from harness.study import open_study
+    from harness.sweep import run_sweep
 
     first = SMOKE + [f"runs_dir={tmp_path}"]
     raw = compose(first)
@@ -71,7 +71,8 @@ def test_same_name_other_definition_is_refused_before_anything_runs(tmp_path, co
     elapsed = time.perf_counter() - t0
     err = capsys.readouterr().err
     assert code == 2 and elapsed < 5
-    assert "exists with a different definition" in err and "model.name: \"tiny\" -> \"qwen2.5-coder-0.5b\"" in err and "train.max_steps: 30 -> 40" in err
+    assert "exists with a different definition" in err
+    assert "model.name: \"tiny\" -> \"qwen2.5-coder-0.5b\"" in err and "train.max_steps: 30 -> 40" in err
     assert "study.name=<new name>" in err and "study.allow_changed=true" in err
     assert json.loads((tmp_path / "smoke" / "study.json").read_text())["fingerprint"] == "before"
     assert len(optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path}/smoke/optuna.db").trials) == 0

@@ -80,7 +80,7 @@ def test_generations_are_escaped_for_printing_but_keep_their_lines():
 
 def _run(watch, steps, losses=None, total=None):
     control = SimpleNamespace(should_training_stop=False)
-    for i, step in enumerate(steps):
+    for step in steps:
         if control.should_training_stop:
             break
         loss = (losses or {}).get(step, 1.0 - step / 1000)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.train_config import TrainConfig
 from harness.probe import ProbeScore, standard_error
 from harness.train import Optimization, TrainData, TrainHooks, train
+from harness.train_config import TrainConfig
 
 SEQUENCE = {10: [0, 1, 0, 0, 0, 0], 20: [1, 1, 1, 1, 0, 0], 30: [1, 1, 0, 0, 0, 0]}  # step 20 is best, 30 worse
 

@@ -11,9 +11,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlparse
 
 import pytest
@@ -72,9 +73,9 @@ def _read_wandb(run_dir: Path, tables: list[str]) -> Readback:
 
 
 def _read_tensorboard(run_dir: Path, tables: list[str]) -> Readback:
+    import numpy as np
     from tensorboard.plugins.text.text_plugin import text_array_to_html
 
-    import numpy as np
     from harness.tracking.tensorboard_tracker import read_events, unformat
 
     events = read_events(run_dir)

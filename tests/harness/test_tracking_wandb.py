@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.tracking import TrackingConfig
-from harness.tracking import log_study, open_tracker
+from harness.tracking import TrackingConfig, log_study, open_tracker
 from harness.tracking.wandb_tracker import TRUNCATED, read_offline_run, read_offline_table
 
 HOSTILE = "</script><img src=x onerror=alert(1)>"

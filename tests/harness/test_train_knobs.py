@@ -8,10 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from harness.errors import ConfigError  # noqa: E402
 from harness.models.config import ModelConfig  # noqa: E402
 from harness.schema import from_dict  # noqa: E402
 from harness.train_config import TrainConfig  # noqa: E402
-from harness.errors import ConfigError  # noqa: E402
 from tests.harness.test_methods_models import tiny_model  # noqa: E402
 
 VOCAB = 64  # the tiny test Llama's
