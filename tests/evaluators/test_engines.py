@@ -32,16 +32,6 @@ def test_every_registered_engine_has_a_case_here():
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from harness.config import compose, trial_config
-    from harness.models import load_model, load_tokenizer, resolve_model
-
-    cfg = trial_config(compose([]))
-    path, _ = resolve_model(cfg.model, cache_dir=cfg.cache_dir)
-    return load_model(path, cfg=cfg.model, device="cpu"), load_tokenizer(path)
-
-
-@pytest.fixture(scope="module")
 def toy():
     from evaluators.benchmarks import load_benchmark
 

@@ -55,16 +55,6 @@ def test_the_documents_load_with_no_download(name):
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from harness.config import compose, trial_config
-    from harness.models import load_model, load_tokenizer, resolve_model
-
-    cfg = trial_config(compose([]))
-    path, _ = resolve_model(cfg.model, cache_dir=cfg.cache_dir)
-    return load_model(path, cfg=cfg.model, device="cpu"), load_tokenizer(path)
-
-
-@pytest.fixture(scope="module")
 def results(tiny):
     from evaluators.suites import run_suites
 
