@@ -28,6 +28,8 @@ class BenchmarkSpec:
         from evaluators.benchmarks import BENCHMARKS
 
         check_one_of("name", self.name, sorted(BENCHMARKS))
+        # a benchmark that declares no splits is one fixed set of problems (HumanEval): its only split is "test"
+        check_one_of("split", self.split, list(BENCHMARKS[self.name].splits or ("test",)))
         if self.limit is not None:
             check_positive("limit", self.limit)
 

@@ -58,18 +58,26 @@ BACKENDS: dict[str, SandboxBackend] = {
 def open_sandbox(kind: str = "auto", **options: Any) -> Sandbox:
     """Open a backend by name.
 
-    ``auto`` = docker when a daemon answers and the sandbox image is built, else process with a
-    loud warning saying what is missing. An explicit ``docker`` never falls back: it fails.
+    ``auto`` = the first backend of the registry (strongest isolation first) that can run here: docker
+    when a daemon answers and the sandbox image is built, else process, with a loud warning saying what
+    is missing. An explicit name never falls back: ``docker`` without a daemon fails.
     """
     if kind == "auto":
-        reason = BACKENDS["docker"].unavailable()
-        if reason is None:
-            return BACKENDS["docker"].open(**options)
-        warnings.warn(
-            f"eval.sandbox=auto: {reason}; running generated code with the WEAK 'process' sandbox on this host.",
-            stacklevel=2,
-        )
-        kind = "process"
+        kind = _first_available()
     if kind not in BACKENDS:
         raise SandboxError(f"unknown sandbox backend {kind!r}; choose one of {sorted(BACKENDS)} or 'auto'")
     return BACKENDS[kind].open(**options)
+
+
+def _first_available() -> str:
+    """The name of the strongest backend that can run here; a warning names what each stronger one lacks."""
+    missing: list[str] = []
+    for backend in BACKENDS.values():
+        reason = backend.unavailable()
+        if reason is None:
+            if missing:
+                warnings.warn(f"eval.sandbox=auto: {'; '.join(missing)}; running generated code with the weaker "
+                              f"'{backend.name}' sandbox on this host ({backend.summary}).", stacklevel=3)
+            return backend.name
+        missing.append(reason)
+    raise SandboxError(f"eval.sandbox=auto: no sandbox backend can run here: {'; '.join(missing)}")

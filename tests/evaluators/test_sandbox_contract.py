@@ -14,6 +14,7 @@ import os
 import secrets
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -83,8 +84,31 @@ def test_auto_prefers_a_backend_that_is_ready():
         with open_sandbox("auto", workers=1) as sb:
             assert sb.name == "docker"
     else:
-        with pytest.warns(UserWarning, match="WEAK 'process' sandbox"), open_sandbox("auto", workers=1) as sb:
+        with pytest.warns(UserWarning, match="weaker 'process' sandbox on this host .*WEAK isolation"), open_sandbox("auto", workers=1) as sb:
             assert sb.name == "process"
+
+
+def test_auto_takes_the_first_backend_that_can_run_strongest_first(monkeypatch):
+    """``auto`` walks the registry in order; a warning names what each stronger backend lacks, and
+    nothing that can run is an error (never a silent fallback to running code unsandboxed)."""
+    import evaluators.sandbox as sandbox_module
+    from evaluators.sandbox import SandboxBackend, SandboxError
+
+    def entry(name: str, reason: str | None) -> SandboxBackend:
+        return SandboxBackend(name, lambda **options: name, summary=f"{name}'s isolation", unavailable=lambda: reason)
+
+    monkeypatch.setattr(sandbox_module, "BACKENDS", {"strong": entry("strong", "no strong here"), "middle": entry("middle", None),
+                                                     "weak": entry("weak", None)})
+    with pytest.warns(UserWarning, match=r"no strong here; running generated code with the weaker 'middle' sandbox "
+                                         r"on this host \(middle's isolation\)"):
+        assert open_sandbox("auto") == "middle"
+    monkeypatch.setattr(sandbox_module, "BACKENDS", {"strong": entry("strong", None), "weak": entry("weak", None)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the strongest backend can run: no warning
+        assert open_sandbox("auto") == "strong"
+    monkeypatch.setattr(sandbox_module, "BACKENDS", {"strong": entry("strong", "no strong here"), "weak": entry("weak", "no weak")})
+    with pytest.raises(SandboxError, match="no sandbox backend can run here: no strong here; no weak"):
+        open_sandbox("auto")
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from evaluators.benchmarks import BENCHMARKS
 from harness.config import GROUPS, compose, study_config, trial_config
 from harness.errors import ConfigError
+from harness.eval_config import BenchmarkSpec
 from harness.schema import from_dict
 from tests.conftest import CONF
 
@@ -155,3 +157,13 @@ def test_generation_settings_errors_from_evaluators_name_the_eval_key(root):
     assert (err.key, err.value) == ("eval.generation.n_samples", 3)
     for key in ("seed", "engine"):  # the trial's seed and eval.engine: not keys of eval.generation
         assert _error("eval", _with(root, ["eval", "generation"], lambda node, key=key: node.update({key: 1}))).key == f"eval.generation.{key}"
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_a_benchmark_split_must_be_one_the_benchmark_declares(name):
+    """``eval.benchmarks[].split`` is checked against the registry entry's splits (a fixed set of problems: "test" only)."""
+    for split in BENCHMARKS[name].splits or ("test",):
+        assert from_dict(BenchmarkSpec, {"name": name, "split": split}, "eval.benchmarks[0]").split == split
+    with pytest.raises(ConfigError) as e:
+        from_dict(BenchmarkSpec, {"name": name, "split": "nonexistent"}, "eval.benchmarks[0]")
+    assert (e.value.key, e.value.value) == ("eval.benchmarks[0].split", "nonexistent")
