@@ -11,7 +11,8 @@ functions. Each one
 5. removes the temporary file if any step fails.
 
 Two writers of the same path never tear it: each has its own temporary file, and the
-last rename wins whole.
+last rename wins whole. :func:`read_json` is the reading side for record files: a missing
+or unreadable one (a trial that died early) reads as ``{}``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_text_atomic", "write_json_atomic", "write_jsonl_atomic"]
+__all__ = ["read_json", "write_text_atomic", "write_json_atomic", "write_jsonl_atomic"]
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
@@ -78,3 +79,12 @@ def write_json_atomic(
 def write_jsonl_atomic(path: str | os.PathLike[str], rows: Iterable[Any]) -> None:
     """Replace ``path`` with one compact JSON value per line (every line ends with a newline)."""
     write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A record file's JSON object, or {} when it is missing or unreadable (a trial that died early)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -19,18 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from common.files import write_json_atomic, write_text_atomic
+from common.files import read_json, write_json_atomic, write_text_atomic
 
 __all__ = ["TrialRecord", "mark_record", "read_json", "environment_facts"]
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A record file's JSON object, or {} when it is missing or unreadable (a trial that died early)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _git_state() -> dict[str, Any]:

@@ -59,10 +59,6 @@ def main() -> None:
     sys.exit(status(sys.argv[1:]))
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if (abs(v) < 1e-2 and v != 0) else f"{v:.4f}".rstrip("0").rstrip(".")
@@ -93,3 +89,7 @@ def trial_line(study_dir: Path, frozen) -> str:
     if frozen.state == TrialState.PRUNED:
         return f"[trial {frozen.number}] pruned    {manifest.get('reason') or ''}{tail}"
     return f"[trial {frozen.number}] FAILED    {manifest.get('reason') or frozen.user_attrs.get('reason') or 'see error.txt'}{tail}"
+
+
+if __name__ == "__main__":
+    main()

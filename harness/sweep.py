@@ -222,11 +222,9 @@ def summarize(cfg: StudyConfig, study) -> tuple[int, str]:
 
 
 def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
-    """The whole command; returns the exit code."""
-    from harness.identity import StudyMismatch, adopt_definition, definition
-    from harness.launch import WorkerJob, get_launcher
-    from harness.preflight import PreflightFailed, preflight
-    from harness.study import STOP_ATTR, open_study, storage_call
+    """The whole command; returns the exit code: validate, open the study, run its workers, conclude."""
+    from harness.launch import get_launcher
+    from harness.study import STOP_ATTR, storage_call
 
     started = time.time()
     try:
@@ -237,33 +235,10 @@ def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
         return 2
     quiet()
     cfg.dir.mkdir(parents=True, exist_ok=True)
-    current = definition(raw)
-    defaults = definition(compose(_group_overrides(base_overrides)))
-    try:
-        # 1. an existing study must have this definition (checked before anything is created) ...
-        if _study_exists(cfg):
-            study, reaper = open_study(cfg, per_trial_seed=False)
-            adopt_definition(study, name=cfg.name, current=current, defaults=defaults, allow_changed=cfg.allow_changed)
-        # 2. ... then what would fail every trial fails here, before the study is created ...
-        preflight(raw)
-        # 3. ... and the study is opened or created with its definition
-        study, reaper = open_study(cfg, per_trial_seed=False)
-        ident = adopt_definition(study, name=cfg.name, current=current, defaults=defaults, allow_changed=cfg.allow_changed)
-        _check_runs_dir(cfg, created=ident.created)
-    except (StudyMismatch, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except PreflightFailed as e:
-        print(f"error: {e} (no trial was started)", file=sys.stderr)
-        return 1
-    except Exception as e:  # noqa: BLE001 - the storage cannot be reached or opened: one line, not a traceback
-        from harness.study import redact_url
-
-        hint = ("; is the server up and HARNESS_POSTGRES_URL right? (scripts/setup_postgres.sh starts a local one)"
-                if cfg.storage.backend == "postgres" else "")
-        print(f"error: cannot open the study's storage ({cfg.storage.backend}): {redact_url(str(e).splitlines()[0])}{hint}",
-              file=sys.stderr)
-        return 1
+    opened = _open_study(cfg, raw, base_overrides)
+    if isinstance(opened, int):
+        return opened
+    study, reaper, ident = opened
     if ident.changed:
         print(f"note: study {cfg.name!r} continues with a changed definition ({', '.join(ident.changed)}); recorded in the study")
     _write_study_file(cfg, base_overrides, study, ident.fingerprint)
@@ -273,28 +248,9 @@ def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
     if summary_code == 0:
         print(f"study {cfg.name!r} already has {cfg.n_trials} complete trials (n_trials={cfg.n_trials}); nothing to run")
     else:
-        done = sum(1 for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE")
-        print(f"study {cfg.name!r}: {cfg.n_trials} trials, records in {cfg.dir}/" + (f" (resuming: {done} already complete)" if done else ""))
-        requeued = _enqueue_interrupted(study)
-        if requeued:
-            print(f"re-running {requeued} interrupted trial configuration(s)")
-        try:
-            outcome = launcher.launch(WorkerJob(study=cfg, overrides=tuple(base_overrides)), progress=sys.stderr.isatty())
-        except KeyboardInterrupt:
-            print("\ninterrupted: the running trial is recorded as failed; rerun the same command to resume", file=sys.stderr)
-            return 130
-        except ConfigError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if outcome.detached:
-            print(f"workers are running detached ({outcome.where}); rerun the same command, or "
-                  f"`python -m harness.status` with the same overrides, to follow the study")
-            return 0
-        # every worker has exited: a trial still running has lost its worker
-        lost = storage_call(reaper.fail_orphans, "worker lost: still running after every worker had exited", retry=True, what="settling")
-        reaper.reap_containers()
-        if lost:
-            print(f"failed {len(lost)} trial(s) whose worker was gone: {lost}")
+        code = _run_workers(cfg, study, reaper, launcher=launcher, base_overrides=base_overrides)
+        if code is not None:
+            return code
     from reports.leaderboard import build_leaderboard
 
     board = build_leaderboard(cfg.dir)
@@ -305,6 +261,70 @@ def run_sweep(raw: dict[str, Any], base_overrides: list[str]) -> int:
     code, line = summarize(cfg, study)
     print(line, file=sys.stdout if code == 0 else sys.stderr)
     return code
+
+
+def _open_study(cfg: StudyConfig, raw: dict[str, Any], base_overrides: list[str]) -> tuple[Any, Any, Any] | int:
+    """(study, reaper, its identity), or the exit code of why it cannot be opened: an existing study must
+    have this definition (checked before anything is created), then what would fail every trial fails
+    here (preflight), and only then is the study opened or created with its definition."""
+    from harness.identity import StudyMismatch, adopt_definition, definition
+    from harness.preflight import PreflightFailed, preflight
+    from harness.study import open_study, redact_url
+
+    current = definition(raw)
+    defaults = definition(compose(_group_overrides(base_overrides)))
+    try:
+        if _study_exists(cfg):
+            study, reaper = open_study(cfg, per_trial_seed=False)
+            adopt_definition(study, name=cfg.name, current=current, defaults=defaults, allow_changed=cfg.allow_changed)
+        preflight(raw)
+        study, reaper = open_study(cfg, per_trial_seed=False)
+        ident = adopt_definition(study, name=cfg.name, current=current, defaults=defaults, allow_changed=cfg.allow_changed)
+        _check_runs_dir(cfg, created=ident.created)
+    except (StudyMismatch, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except PreflightFailed as e:
+        print(f"error: {e} (no trial was started)", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - the storage cannot be reached or opened: one line, not a traceback
+        hint = ("; is the server up and HARNESS_POSTGRES_URL right? (scripts/setup_postgres.sh starts a local one)"
+                if cfg.storage.backend == "postgres" else "")
+        print(f"error: cannot open the study's storage ({cfg.storage.backend}): {redact_url(str(e).splitlines()[0])}{hint}",
+              file=sys.stderr)
+        return 1
+    return study, reaper, ident
+
+
+def _run_workers(cfg: StudyConfig, study: Any, reaper: Any, *, launcher: Any, base_overrides: list[str]) -> int | None:
+    """Launch the workers and wait for them; then settle trials whose worker is gone. Returns an exit code
+    when the command ends here (interrupted, a config error, workers left running detached), else None."""
+    from harness.launch import WorkerJob
+    from harness.study import storage_call
+
+    done = sum(1 for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE")
+    print(f"study {cfg.name!r}: {cfg.n_trials} trials, records in {cfg.dir}/" + (f" (resuming: {done} already complete)" if done else ""))
+    requeued = _enqueue_interrupted(study)
+    if requeued:
+        print(f"re-running {requeued} interrupted trial configuration(s)")
+    try:
+        outcome = launcher.launch(WorkerJob(study=cfg, overrides=tuple(base_overrides)), progress=sys.stderr.isatty())
+    except KeyboardInterrupt:
+        print("\ninterrupted: the running trial is recorded as failed; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if outcome.detached:
+        print(f"workers are running detached ({outcome.where}); rerun the same command, or "
+              f"`python -m harness.status` with the same overrides, to follow the study")
+        return 0
+    # every worker has exited: a trial still running has lost its worker
+    lost = storage_call(reaper.fail_orphans, "worker lost: still running after every worker had exited", retry=True, what="settling")
+    reaper.reap_containers()
+    if lost:
+        print(f"failed {len(lost)} trial(s) whose worker was gone: {lost}")
+    return None
 
 
 def _write_report(cfg: StudyConfig, raw: dict[str, Any]) -> None:

@@ -269,9 +269,6 @@ def train(
 
     With ``hooks.probe`` the probe runs every ``cfg.task_eval_steps`` and at the end (:class:`_ProbeRunner`);
     ``cfg.keep`` then chooses the weights left in the model (harness.keep)."""
-    from transformers import Trainer
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
     from harness.keep import Keeper
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -286,17 +283,7 @@ def train(
     watch = watch_training(record_row=hooks.record_row, report=hooks.report, total_steps=plan.max_steps, progress=hooks.progress,
                        early_stopping=cfg.early_stopping, probe=probe, task_eval_steps=cfg.task_eval_steps,
                        report_on=hooks.report_on, keeper=keeper)
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=data.train,
-        eval_dataset=data.validation,
-        data_collator=data.collator,
-        callbacks=[watch, *optimization.callbacks],
-        optimizers=(optimization.optimizer, None),
-    )
-    for cb in (PrinterCallback, ProgressCallback):
-        trainer.remove_callback(cb)
+    trainer = _trainer(model, args=args, data=data, optimization=optimization, watch=watch)
     # No KV cache while training: it is useless there, and with packing it would make
     # transformers skip the packed-sequence mask (examples would attend to each other).
     if config is not None:
@@ -325,20 +312,45 @@ def train(
             config.use_cache = use_cache
         if cfg.gradient_checkpointing:  # generation and saving see the model as it was
             disable_gradient_checkpointing(model)
-    train_tokens = _train_tokens(data.train, cfg, out.global_step)
+    return _result(out, watch=watch, kept=kept, final_eval=final_eval, seconds=seconds, peak_mb=mem.peak,
+                   tokens=_train_tokens(data.train, cfg, out.global_step), probe_seconds=probe_seconds())
+
+
+def _trainer(model: Any, *, args: Any, data: TrainData, optimization: Optimization, watch: Any) -> Any:
+    """The HF Trainer over the prepared data, with our watcher and the method's callbacks (no printing ones)."""
+    from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.validation,
+        data_collator=data.collator,
+        callbacks=[watch, *optimization.callbacks],
+        optimizers=(optimization.optimizer, None),
+    )
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
+    return trainer
+
+
+def _result(out: Any, *, watch: Any, kept: Any, final_eval: float | None, seconds: float, peak_mb: float, tokens: int,
+            probe_seconds: float) -> TrainResult:
+    """What the run did: ``out`` is the Trainer's TrainOutput; ``kept`` the keeper's choice (None when pruned)."""
     return TrainResult(
         steps=out.global_step,
         train_loss=float(out.training_loss) if out.training_loss is not None else None,
         eval_loss=float(final_eval) if final_eval is not None else None,
-        tokens=train_tokens,
+        tokens=tokens,
         train_seconds=seconds,
-        tokens_per_s=train_tokens / seconds if seconds > 0 else 0.0,
-        peak_memory_mb=round(mem.peak, 1),
+        tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
+        peak_memory_mb=round(peak_mb, 1),
         stop_reason="pruned" if watch.pruned_at is not None else "early_stopping" if watch.early_stopped_at is not None else "max_steps",
         kept_step=kept.step if kept is not None else None,
         keep_reason=kept.reason if kept is not None else None,
         probe=(kept.probe or watch.probed.get(kept.step)) if kept is not None else None,
-        probe_seconds=round(probe_seconds(), 3),
+        probe_seconds=round(probe_seconds, 3),
     )
 
 

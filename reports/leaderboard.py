@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.files import write_text_atomic
+from common.files import read_json, write_text_atomic
 
 __all__ = ["Leaderboard", "build_leaderboard", "load_trials", "trial_number"]
 
@@ -24,14 +23,6 @@ from reports.stats import compare_paired, mean_interval, per_problem_pass_at_k  
 
 STATUS_ORDER = {"complete": 0, "pruned": 1, "failed": 2, "running": 3}
 METRIC_COLUMNS = ("eval_loss", "trainable_params", "trainable_pct", "peak_memory_mb", "tokens_per_s", "wall_time_s")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def trial_number(trial_dir: Path) -> int:
@@ -44,10 +35,10 @@ def load_trials(study_dir: Path) -> list[dict[str, Any]]:
     """One dict per trial folder: manifest, metrics and params merged."""
     trials = []
     for d in sorted(study_dir.glob("trial-*"), key=trial_number):
-        manifest = _read_json(d / "manifest.json")
+        manifest = read_json(d / "manifest.json")
         if not manifest:
             continue
-        trials.append({"trial": manifest.get("trial"), "manifest": manifest, "metrics": _read_json(d / "metrics.json"), "dir": d})
+        trials.append({"trial": manifest.get("trial"), "manifest": manifest, "metrics": read_json(d / "metrics.json"), "dir": d})
     return trials
 
 
@@ -94,7 +85,7 @@ def _cell(v: Any) -> str:
 
 
 def build_leaderboard(study_dir: Path) -> Leaderboard:
-    study = _read_json(study_dir / "study.json")
+    study = read_json(study_dir / "study.json")
     objectives = study.get("objectives") or [{"metric": "eval_loss", "direction": "minimize"}]
     objective, direction = objectives[0]["metric"], objectives[0].get("direction", "maximize")
     trials = load_trials(study_dir)
@@ -165,7 +156,7 @@ def _per_problem(trial_dir: Path, pass_keys: list[str]) -> dict[str, dict[str, f
     out: dict[str, dict[str, float]] = {}
     for key in pass_keys:
         bench, _, at = key.partition("/pass@")
-        per_task = _read_json(trial_dir / "eval" / bench / "metrics.json").get("per_task") or {}
+        per_task = read_json(trial_dir / "eval" / bench / "metrics.json").get("per_task") or {}
         try:
             k = int(at)
             out[key] = {t: per_problem_pass_at_k(int(v["n"]), int(v["c"]), k) for t, v in per_task.items() if int(v["n"]) >= k}
