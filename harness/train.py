@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from harness.probe import ProbeScore
 
 __all__ = ["Optimization", "TrainData", "TrainHooks", "TrainPlan", "TrainResult", "disable_gradient_checkpointing",
-           "enable_gradient_checkpointing", "plan_steps", "resolve_device", "train"]
+           "enable_gradient_checkpointing", "plan_steps", "never_stop", "resolve_device", "train"]
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,8 @@ def _ignore_row(row: dict) -> None:
     pass
 
 
-def _never_stop(step: int, value: float) -> bool:
+def never_stop(step: int, value: float) -> bool:
+    """A pruner hook that never stops a run (no study: harness.evaluate, tests)."""
     return False
 
 
@@ -187,7 +188,7 @@ class TrainHooks:
     (harness.probe) runs every ``train.task_eval_steps`` and at the end."""
 
     record_row: Callable[[dict], None] = _ignore_row
-    report: Callable[[int, float], bool] = _never_stop
+    report: Callable[[int, float], bool] = never_stop
     report_on: Literal["eval_loss", "probe"] = "eval_loss"
     probe: Callable[[int], Any] | None = None
     progress: bool = True

@@ -25,6 +25,7 @@ from harness.record import TrialRecord
 from harness.study_config import ObjectiveSpec
 from harness.threads import choose_threads
 from harness.tracking import NullTracker, Tracker, open_tracker
+from harness.train import never_stop
 from reports.diagnosis import diagnose, read_history
 
 if TYPE_CHECKING:
@@ -51,10 +52,6 @@ def objective_values(metrics: dict[str, Any], objectives: Sequence[ObjectiveSpec
     return values
 
 
-def _never_stop(step: int, value: float) -> bool:
-    return False
-
-
 def _learning_rate(cfg: TrialConfig) -> float:
     if cfg.train.learning_rate is not None:
         return cfg.train.learning_rate
@@ -72,7 +69,7 @@ class TrialRun:
     number: int
     dir: Path
     params: dict[str, Any] = field(default_factory=dict)
-    report: Callable[[int, float], bool] = _never_stop
+    report: Callable[[int, float], bool] = never_stop
     report_on: Literal["eval_loss", "probe"] = "eval_loss"
     progress: bool = True
     sandbox_labels: dict[str, str] = field(default_factory=dict)

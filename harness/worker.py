@@ -236,8 +236,9 @@ class _WorkerLoop:
         if retry_of is not None:
             self.collisions = 0
             return params, overrides, retry_of
-        storage_call(trial.set_user_attr, "config_key", params_key(params), what="claiming the configuration")
-        dup = storage_call(_duplicate_of, study, trial.number, params_key(params), what="checking the claim")
+        key = params_key(params)
+        storage_call(trial.set_user_attr, "config_key", key, what="claiming the configuration")
+        dup = storage_call(_duplicate_of, study, trial.number, key, what="checking the claim")
         if dup is not None:
             storage_call(trial.set_user_attr, "discarded", f"duplicate of trial {dup}", what="discarding")
             storage_call(study.tell, trial, state=TrialState.FAIL, skip_if_finished=True, what="discarding")
@@ -309,8 +310,8 @@ def _run_one(trial, *, cfg: StudyConfig, raw_overrides: list[str], params: dict[
 
     try:
         local_workers = cfg.launcher.n_workers if cfg.launcher.backend == "local" else 1
-        run = TrialRun(study=cfg.name, number=trial.number, dir=trial_dir, params=params or {}, report=report,
-                       report_on=cfg.prune_on, progress=progress, sandbox_labels=labels or {}, record_facts=facts or {},
+        run = TrialRun(study=cfg.name, number=trial.number, dir=trial_dir, params=params, report=report,
+                       report_on=cfg.prune_on, progress=progress, sandbox_labels=labels, record_facts=facts,
                        local_workers=local_workers)
         metrics = run_trial(tcfg, resolved=redacted_config(resolved), run=run)
         values = objective_values(metrics, cfg.selection_objectives)
